@@ -1,0 +1,51 @@
+# gradcam-course: every command a student, an instructor or CI needs.
+# `make lab` and `make test` set everything up on first use (see `setup`).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-done
+PORT   ?= 8888
+
+.PHONY: help setup lab test build data checkpoints bench clean-venv
+
+help:
+	@echo "make lab          open the course in JupyterLab (sets everything up on first use)"
+	@echo "make test         run the test suite (sets everything up on first use)"
+	@echo "make setup        create .venv and install the course and its dependencies"
+	@echo "make data         generate the plant dataset into data/plants/"
+	@echo "make build        regenerate course/ and the reference modules from solutions/"
+	@echo "make checkpoints  retrain the shipped classifiers into checkpoints/"
+	@echo "make bench        run the timing scripts under benchmarks/"
+
+# Idempotent: re-installs only when pyproject.toml changed since the last install.
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	$(PY) -m utils.lab_settings
+	@touch $(STAMP)
+	@echo "Set-up done: $(VENV) is ready."
+
+data: setup
+	$(PY) -m data.generate
+
+lab: setup data
+	$(PY) -m jupyter lab --config=jupyter_config.py --allow-root --no-browser \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+build: setup
+	$(PY) -m autograder build
+
+checkpoints: setup data
+	$(PY) -m autograder train-checkpoints
+
+bench: setup data
+	$(PY) benchmarks/lesson01_runtime.py
+
+clean-venv:
+	rm -rf $(VENV)
