@@ -1,0 +1,1 @@
+"""The plant dataset: its generator (`python -m data.generate`) and, once generated, plants/."""
