@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 PORT   ?= 8888
+# nbgrader and Jupyter start helper commands (alembic, kernels): find them in the venv first
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup lab test build data checkpoints bench clean-venv
 

@@ -1,0 +1,9 @@
+"""Builds the course from solutions/ and grades it (`python -m autograder --help`)."""
+import os
+import sys
+
+# nbgrader runs `alembic` (gradebook migrations) as a command, so this interpreter's bin folder
+# must be on PATH even when the venv is not activated (e.g. `.venv/bin/python -m autograder`).
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")

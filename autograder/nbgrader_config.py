@@ -1,0 +1,17 @@
+"""nbgrader settings for the course. The grading commands (`python -m autograder ...`) load this
+file and set the course folder and the gradebook themselves; nbgrader's own command line finds it
+when run from this folder."""
+c = get_config()  # noqa: F821 - defined by traitlets when it loads this file
+
+c.CourseDirectory.course_id = "gradcam-course"
+# The build writes only .ipynb into the source folder, but nbgrader copies every other file of a
+# source folder into the student release: never let a paired solution script slip through.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py",
+                            "outputs"]
+# What an unanswered exercise looks like: it fails loudly when run.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# Seconds per cell when grading. Lessons run in fast mode under nbgrader, so no cell needs long.
+c.Execute.timeout = 120
+# A deleted test cell is restored (and the log says so) instead of silently scoring zero.
+c.OverwriteCells.add_missing_cells = True

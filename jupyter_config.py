@@ -1,0 +1,63 @@
+"""Jupyter server configuration for the course, passed in by `make lab`.
+
+`jupyter lab` does not pick up a jupyter_config.py from the current folder by itself, so the
+Makefile runs `jupyter lab --config=jupyter_config.py ...`. Every path below is computed from
+this file's location, so the server behaves the same whatever folder it is started from.
+
+What this file does not set, on purpose:
+- the token: Jupyter's default token authentication stays on. Even on a single-user machine, a
+  server without a token lets any local process or web page that can reach the port run code.
+  Jupyter prints the URL with the token at start-up; open that one.
+- the "open .py files as notebooks" setting: that is a JupyterLab (front-end) setting, not a
+  server one. `make setup` writes it into the virtual environment (see utils/lab_settings.py).
+"""
+
+from pathlib import Path
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: Jupytext depends on tomli there
+    import tomli as tomllib
+
+c = get_config()  # noqa: F821 - traitlets defines get_config() when it loads this file
+
+REPO_ROOT = Path(__file__).resolve().parent
+COURSE_DIR = REPO_ROOT / "course"
+JUPYTEXT_TOML = REPO_ROOT / "jupytext.toml"
+
+# --- What the server shows ------------------------------------------------------------------
+# Students see the lessons and nothing else of the repository (solutions/, autograder/, ...).
+# The server refuses to start if its root folder is missing, so create it in a fresh checkout.
+COURSE_DIR.mkdir(exist_ok=True)
+c.ServerApp.root_dir = str(COURSE_DIR)
+
+# --- How the server is reached --------------------------------------------------------------
+# Do not try to open a browser: the course often runs in a container, over SSH or in CI, where
+# there is none. The URL to open (with its token) is printed in the terminal instead.
+c.ServerApp.open_browser = False
+# Listen on the loopback interface only, so the server is not reachable from the network, and
+# the printed URL is http://127.0.0.1:<port>/lab?token=..., which can be copied and opened as is.
+# (`make lab` passes the same value on the command line, along with the port.)
+c.ServerApp.ip = "127.0.0.1"
+
+# --- Jupytext: lessons are .ipynb/.py pairs ------------------------------------------------
+# Jupytext's server extension replaces the contents manager so that .py scripts open as
+# notebooks and saving a notebook also writes its paired script. It is enabled by default
+# when jupytext is installed; enable it explicitly so the course does not depend on that.
+c.ServerApp.jpserver_extensions.update({"jupyterlab_jupytext": True})
+
+# Jupytext's contents manager looks for jupytext.toml only inside the folder the server serves
+# (course/), so it cannot see the repository's jupytext.toml one level up. Read that file here
+# and hand its settings (pairing formats, metadata filters that keep nbgrader's cell metadata)
+# to the contents manager, so the server and the `jupytext` command line use the same ones.
+# A jupytext.toml placed inside course/ would still take precedence, as Jupytext intends.
+if JUPYTEXT_TOML.is_file():
+    with JUPYTEXT_TOML.open("rb") as stream:
+        for option, value in tomllib.load(stream).items():
+            c.JupytextConfiguration[option] = value
+
+# --- Quieter start for an offline course ----------------------------------------------------
+# No "check for updates" or news pop-ups: the course machines may have no internet access,
+# and the messages would only distract from the lessons.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

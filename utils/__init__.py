@@ -1,0 +1,1 @@
+"""Helpers that the lessons use and students may read: datasets, models, visualisation."""
