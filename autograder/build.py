@@ -131,14 +131,25 @@ def student_files(student_nb, lesson_id: str) -> dict[str, str]:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        tags = [t for t in cell.metadata.get("tags", []) if t != "export"]  # instructor-only tag
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
     base = f"{lesson_id}/{lesson_id}"
     files = {f"{base}.ipynb": nbformat.writes(nb) + "\n",
-             f"{base}.py": jupytext.writes(nb, fmt="py:percent")}
+             f"{base}.py": _without_version_stamp(jupytext.writes(nb, fmt="py:percent"))}
     for name, text in files.items():
         leaked = [marker for marker in FORBIDDEN_IN_RELEASE if marker in text]
         if leaked:
             raise BuildError(f"course/{name} would contain {leaked}: check the source's markers")
     return files
+
+
+def _without_version_stamp(text: str) -> str:
+    """Drop Jupytext's version line, so that a Jupytext upgrade alone does not change course/."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith("#       jupytext_version:"))
 
 
 def _write_if_changed(path: Path, text: str, written: list[Path]) -> None:

@@ -1,0 +1,95 @@
+"""Validating and autograding lessons with real nbgrader and a real gradebook.
+
+nbgrader wants a course folder laid out as ``source/``, ``submitted/``, ``autograded/``. We build
+one in a working folder (by default ``autograder/``), from the lesson sources and from a COPY of
+the submissions: a student's files are read, never modified.
+"""
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+from autograder.build import nbgrader_config, write_source_notebooks
+
+DEFAULT_WORKDIR = Path(__file__).resolve().parent
+
+
+def validate(notebook: Path, invert: bool = False) -> dict:
+    """Run nbgrader's Validator on one notebook (it executes it, in fast mode).
+
+    Returns nbgrader's result dict: ``{"failed": [...]}`` lists failing graded cells; with
+    ``invert=True`` (for stubs) ``{"passed": [...]}`` lists graded cells that passed.
+    """
+    from nbgrader.validator import Validator
+
+    validator = Validator(config=nbgrader_config())
+    validator.invert = invert
+    return validator.validate(str(Path(notebook).resolve()))
+
+
+def _api(workdir: Path, db_url: str):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = nbgrader_config()
+    config.CourseDirectory.root = str(workdir)
+    config.CourseDirectory.db_url = db_url
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def find_submissions(submissions_dir: Path) -> list[tuple[str, str]]:
+    """(student, assignment) pairs in nbgrader's layout ``DIR/<student>/<assignment>/*.ipynb``."""
+    submissions_dir = Path(submissions_dir)
+    if not submissions_dir.is_dir():
+        raise FileNotFoundError(f"{submissions_dir}: no such submissions folder; expected "
+                                "<student>/<assignment>/<notebook>.ipynb inside it")
+    return sorted((a.parent.name, a.name) for a in submissions_dir.glob("*/*") if a.is_dir())
+
+
+def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
+          log=print) -> dict:
+    """Autograde every submission into the gradebook; return scores.
+
+    Result: ``{student: {assignment: {"score": float, "max_score": float,
+    "cells": {grade_id: score}}}}``.
+    """
+    workdir = Path(workdir).resolve()
+    db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    pairs = find_submissions(submissions_dir)
+    assignments = sorted({assignment for _, assignment in pairs})
+    write_source_notebooks(workdir, assignments)
+    api = _api(workdir, db_url)
+    for assignment in assignments:
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"could not register {assignment}: {result.get('error')}")
+    for student, assignment in pairs:
+        target = workdir / "submitted" / student / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(Path(submissions_dir) / student / assignment, target)
+        with warnings.catch_warnings():
+            # nbgrader's gradebook code trips SQLAlchemy autoflush warnings that mean nothing here
+            warnings.simplefilter("ignore", category=Warning)
+            result = api.autograde(assignment, student, force=True, create=True)
+        if not result["success"]:
+            log(f"{student}/{assignment}: autograde failed:\n{result.get('error') or result.get('log')}")
+    return read_scores(db_url, pairs)
+
+
+def read_scores(db_url: str, pairs) -> dict:
+    """Scores recorded in the gradebook for the given (student, assignment) pairs."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    scores: dict = {}
+    with Gradebook(db_url) as gradebook:
+        for student, assignment in pairs:
+            try:
+                submission = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                continue
+            cells = {g.name: g.score for nb in submission.notebooks for g in nb.grades}
+            scores.setdefault(student, {})[assignment] = {
+                "score": submission.score, "max_score": submission.max_score, "cells": cells}
+    return scores

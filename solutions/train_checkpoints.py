@@ -1,0 +1,100 @@
+"""Train the classifiers that the course ships: ``python -m solutions.train_checkpoints``.
+
+Uses the reference code of lesson 01 (``solutions.finetune_resnet``), headless, and writes
+``checkpoints/plant_classifier_final.pth`` and ``checkpoints/best_plant_classifier.pth`` in the
+course's checkpoint format, in half precision (half the size; lessons load them as float32).
+The accuracies stored in each file are measured on exactly the weights stored (after rounding to
+half precision), so re-evaluating a shipped checkpoint gives the recorded numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from solutions.finetune_resnet import evaluate, fit, make_transforms
+from utils.datasets import CLASS_NAMES, ImageDataset, data_root, split_dir
+from utils.models import build_resnet18, save_checkpoint
+from utils.plots import plot_confusion_matrix, plot_training_curves
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def round_to_half(model: nn.Module) -> nn.Module:
+    """Round floating-point weights to float16 and back: the weights a shipped file holds."""
+    state = {k: v.half().float() if v.is_floating_point() else v
+             for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    return model
+
+
+def score(model, image_size, batch_size=64):
+    """{split: accuracy} on train, val and test, without augmentation."""
+    _, eval_transform = make_transforms(image_size)
+    accuracies = {}
+    for split in ("train", "val", "test"):
+        loader = DataLoader(ImageDataset(split_dir(split), transform=eval_transform),
+                            batch_size=batch_size)
+        _, accuracies[split], _, _ = evaluate(model, loader, nn.CrossEntropyLoss(), "cpu")
+    return accuracies
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=CHECKPOINT_DIR)
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    manifest = json.loads((data_root() / "manifest.json").read_text())
+    train_transform, eval_transform = make_transforms(args.image_size)
+    train_loader = DataLoader(ImageDataset(split_dir("train"), transform=train_transform),
+                              batch_size=args.batch_size, shuffle=True)
+    val_loader = DataLoader(ImageDataset(split_dir("val"), transform=eval_transform),
+                            batch_size=64)
+    model = build_resnet18(len(CLASS_NAMES), pretrained="auto")
+    start = time.perf_counter()
+    history, best_state, best_epoch = fit(model, train_loader, val_loader, args.epochs, args.lr,
+                                          "cpu")
+    seconds = time.perf_counter() - start
+    print(f"trained {args.epochs} epochs in {seconds / 60:.1f} min from {model.init_weights} weights")
+
+    best = build_resnet18(len(CLASS_NAMES), pretrained=False)
+    best.load_state_dict(best_state)
+    best.init_weights = model.init_weights
+    common = dict(image_size=args.image_size, half=True, history=history,
+                  dataset_fingerprint=manifest["fingerprint"], training_seconds=round(seconds),
+                  training={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                            "optimizer": "Adam + cosine schedule", "seed": args.seed})
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, candidate, epoch in (("plant_classifier_final", model, args.epochs),
+                                   ("best_plant_classifier", best, best_epoch)):
+        accuracies = score(round_to_half(candidate.eval()), args.image_size)
+        path = save_checkpoint(args.out / f"{name}.pth", candidate, epoch=epoch,
+                               train_acc=accuracies["train"], val_acc=accuracies["val"],
+                               test_acc=accuracies["test"], **common)
+        print(f"{path.name}: epoch {epoch}, " + ", ".join(
+            f"{split} {acc:.1%}" for split, acc in accuracies.items()))
+    plot_training_curves(history).savefig(args.out / "training_curves.png", dpi=80)
+    _, eval_transform = make_transforms(args.image_size)
+    _, _, predictions, labels = evaluate(
+        model, DataLoader(ImageDataset(split_dir("test"), transform=eval_transform), batch_size=64),
+        nn.CrossEntropyLoss(), "cpu")
+    from solutions.finetune_resnet import confusion_matrix
+    plot_confusion_matrix(confusion_matrix(predictions, labels, len(CLASS_NAMES)), CLASS_NAMES,
+                          "final checkpoint, test split").savefig(
+        args.out / "confusion_matrix.png", dpi=80)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
