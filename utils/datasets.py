@@ -44,8 +44,8 @@ def split_dir(split: str) -> Path:
 def parse_label(path: Path | str, num_classes: int = len(CLASS_NAMES)) -> int:
     """The class label encoded at the start of a file name ``{label}_{unique_id}.ext``."""
     name = Path(path).name
-    head, sep, rest = name.partition("_")
-    if not sep or not head.isdigit() or not Path(rest).stem:
+    head, sep, rest = Path(name).stem.partition("_")
+    if not sep or not head.isdigit() or not rest:
         raise ValueError(f"{path}: file name should look like '{{label}}_{{unique_id}}.jpg' "
                          f"with label 0..{num_classes - 1}, e.g. '0_cafefa5f668e62183b8f.jpg'")
     label = int(head)

@@ -29,7 +29,8 @@ def build_resnet18(num_classes: int = len(CLASS_NAMES), pretrained="auto") -> nn
     ``"auto"`` = ImageNet weights when they can be had (cached or downloadable), else random
     with a message. ``model.init_weights`` records which (``"imagenet"`` or ``"random"``).
     """
-    if pretrained not in (True, False, "auto"):
+    # bool or "auto" only: 1 == True, but 1 is not a documented value (it silently acted as "auto")
+    if not (isinstance(pretrained, bool) or (isinstance(pretrained, str) and pretrained == "auto")):
         raise ValueError(f"pretrained must be True, False or 'auto', got {pretrained!r}")
     model, init = None, "random"
     if pretrained:

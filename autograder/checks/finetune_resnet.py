@@ -90,10 +90,11 @@ def check_train_one_epoch(student) -> None:
         want = reference.train_one_epoch(mine, data, nn.CrossEntropyLoss(), opt_mine, "cpu")
         got = student(theirs, data, nn.CrossEntropyLoss(), opt_theirs, "cpu")
         assert isinstance(got, tuple) and len(got) == 2, "return (mean_loss, accuracy)"
+        assert theirs.training, "the model was not in training mode: call model.train() first"
         loss, acc = float(got[0]), float(got[1])
         assert abs(loss - want[0]) <= 1e-5 * max(1.0, abs(want[0])), \
             f"mean loss {loss:.6f}, expected {want[0]:.6f} (weight each batch by its size: " \
-            "the last batch is smaller)"
+            "the last batch is smaller; and train with model.train())"
         assert abs(acc - want[1]) < 1e-9, f"accuracy {acc:.4f}, expected {want[1]:.4f}"
         for (name, p), q in zip(theirs.state_dict().items(), mine.state_dict().values()):
             assert torch.allclose(p.float(), q.float(), atol=1e-6), \
@@ -110,6 +111,7 @@ def check_evaluate(student) -> None:
         got = student(model, data, nn.CrossEntropyLoss(), "cpu")
         assert isinstance(got, tuple) and len(got) == 4, \
             "return (mean_loss, accuracy, predictions, labels)"
+        assert not model.training, "the model was left in training mode: call model.eval() first"
         assert abs(float(got[0]) - want[0]) <= 1e-5 * max(1.0, abs(want[0])), \
             f"mean loss {float(got[0]):.6f}, expected {want[0]:.6f} (did you call model.eval()?)"
         assert abs(float(got[1]) - want[1]) < 1e-9, f"accuracy {got[1]}, expected {want[1]}"
