@@ -44,7 +44,7 @@ build: setup
 	$(PY) -m autograder build
 
 checkpoints: setup data
-	$(PY) -m autograder train-checkpoints
+	$(PY) -m solutions.train_checkpoints
 
 bench: setup data
 	$(PY) benchmarks/lesson01_runtime.py
