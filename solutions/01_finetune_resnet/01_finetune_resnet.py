@@ -44,12 +44,12 @@
 # on random inputs. Run the cells from top to bottom.
 
 # %%
-# Setup: imports, the fast-mode switch and the device.
+# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the repository).
 import os
 import sys
 from pathlib import Path
 
-try:  # the course's helpers (utils/) live at the top of the repository
+try:
     import utils  # noqa: F401
 except ImportError:
     for folder in [Path.cwd(), *Path.cwd().parents]:
@@ -57,12 +57,22 @@ except ImportError:
             sys.path.insert(0, str(folder))
             break
 
-import matplotlib.pyplot as plt
+# %% tags=["export"]
+# Setup, part 2: the imports that the functions you write use.
+from pathlib import Path
+
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch import nn
 from torchvision import transforms
 
-from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD, ImageDataset, split_dir
+from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
+
+# %%
+# Setup, part 3: tools for this notebook, the fast-mode switch and the device.
+import matplotlib.pyplot as plt
+from torch.utils.data import DataLoader, Subset
+
+from utils.datasets import ImageDataset, load_rgb, split_dir
 from utils.models import build_resnet18, save_checkpoint
 from utils.plots import plot_confusion_matrix, plot_training_curves
 from utils.visualise import to_display_image
@@ -74,16 +84,6 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 OUTPUT_DIR = Path("outputs")  # your own checkpoints; the course's shipped ones are not touched
 torch.manual_seed(0)
 print(f"fast mode: {FAST}, device: {DEVICE}, torch {torch.__version__}")
-
-# %% tags=["export"]
-# The imports that the functions below use.
-from pathlib import Path
-
-import torch
-from torch import nn
-from torchvision import transforms
-
-from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
 
 # %% [markdown]
 # ## 1. Why fine-tuning works
@@ -229,8 +229,6 @@ print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images 
 
 # One training image through six random augmentations (un-normalised for display):
 example_image = plain_train.paths[1]
-from utils.datasets import load_rgb  # noqa: E402
-
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
 for ax in axes:
     ax.imshow(to_display_image(train_transform(load_rgb(example_image))))
@@ -457,8 +455,7 @@ print(f"starting from {model.init_weights} weights; "
       f"{freeze_backbone(model, freeze=False):,} trainable parameters")
 history, best_state, best_epoch = fit(model, train_loader, val_loader, EPOCHS, LEARNING_RATE,
                                       DEVICE, progress=not FAST)
-fig = plot_training_curves(history)
-plt.show()
+display(plot_training_curves(history))  # display(): show a figure object in the notebook
 
 # %% [markdown]
 # ## 7. How good is it? Per class, not just overall
@@ -520,8 +517,7 @@ matrix = confusion_matrix(test_pred, test_true, len(CLASS_NAMES))
 per_class = matrix.diag().float() / matrix.sum(dim=1).clamp(min=1)
 for name, accuracy in zip(CLASS_NAMES, per_class.tolist()):
     print(f"  {name}: {accuracy:.0%}")
-fig = plot_confusion_matrix(matrix, CLASS_NAMES, title="best checkpoint, test split")
-plt.show()
+display(plot_confusion_matrix(matrix, CLASS_NAMES, title="best checkpoint, test split"))
 
 # %% [markdown]
 # ## Recap
