@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 
 CLASS_NAMES = ("Rudo", "Baya", "Greg", "Yuki")
@@ -112,6 +112,15 @@ class ImageDataset(Dataset):
         if size is not None:
             mask = mask.resize((size[1], size[0]), Image.NEAREST)
         return torch.from_numpy((np.asarray(mask) >= 128).astype(np.float32))
+
+
+def balanced_subset(dataset: ImageDataset, size: int) -> Subset:
+    """The first ``size // num_classes`` images of every class (files are sorted by label, so
+    ``range(size)`` would take a single class)."""
+    per_class = size // len(dataset.class_names)
+    picks = [index for label in range(len(dataset.class_names))
+             for index in [i for i, y in enumerate(dataset.labels) if y == label][:per_class]]
+    return Subset(dataset, picks)
 
 
 def eval_transform(image_size: int = 224):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_training_curves(history: dict) -> Figure:
@@ -21,6 +22,7 @@ def plot_training_curves(history: dict) -> Figure:
         ax.plot(epochs, history[f"train_{metric}"], "o-", label="train")
         ax.plot(epochs, history[f"val_{metric}"], "s-", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -70,9 +70,9 @@ from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
 # %%
 # Setup, part 3: tools for this notebook, the fast-mode switch and the device.
 import matplotlib.pyplot as plt
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
-from utils.datasets import ImageDataset, load_rgb, split_dir
+from utils.datasets import ImageDataset, balanced_subset, load_rgb, split_dir
 from utils.models import build_resnet18, save_checkpoint
 from utils.plots import plot_confusion_matrix, plot_training_curves
 from utils.visualise import to_display_image
@@ -162,8 +162,8 @@ counts = torch.bincount(torch.tensor(plain_train.labels), minlength=len(CLASS_NA
 print(dict(zip(CLASS_NAMES, counts.tolist())))
 
 fig, axes = plt.subplots(2, 4, figsize=(10, 5))
-for ax, index in zip(axes.flat, range(0, 8)):
-    image, label = plain_train[index]
+two_per_class = balanced_subset(plain_train, 8)
+for ax, (image, label) in zip(axes.T.flat, two_per_class):
     ax.imshow(image.permute(1, 2, 0))
     ax.set_title(f"{label}: {CLASS_NAMES[label]}")
     ax.axis("off")
@@ -219,16 +219,16 @@ train_set = ImageDataset(split_dir("train"), transform=train_transform)
 val_set = ImageDataset(split_dir("val"), transform=eval_transform)
 test_set = ImageDataset(split_dir("test"), transform=eval_transform)
 if SUBSET:  # an equal number of each class, so even the tiny run sees all four
-    train_set = Subset(train_set, range(SUBSET))
-    val_set = Subset(val_set, range(SUBSET // 2))
-    test_set = Subset(test_set, range(SUBSET // 2))
+    train_set = balanced_subset(train_set, SUBSET)
+    val_set = balanced_subset(val_set, SUBSET // 2)
+    test_set = balanced_subset(test_set, SUBSET // 2)
 train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
 val_loader = DataLoader(val_set, batch_size=BATCH_SIZE)
 test_loader = DataLoader(test_set, batch_size=BATCH_SIZE)
 print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images at {IMAGE_SIZE}px")
 
 # One training image through six random augmentations (un-normalised for display):
-example_image = plain_train.paths[1]
+example_image = next(p for p, y in zip(plain_train.paths, plain_train.labels) if y == 1)
 fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
 for ax in axes:
     ax.imshow(to_display_image(train_transform(load_rgb(example_image))))
@@ -501,9 +501,11 @@ best_model.init_weights = model.init_weights
 results = {}
 for name, candidate, epoch in (("plant_classifier_final", model, EPOCHS),
                                ("best_plant_classifier", best_model, best_epoch)):
-    _, train_acc, _, _ = evaluate(candidate, DataLoader(
-        Subset(ImageDataset(split_dir("train"), transform=eval_transform), range(len(train_set))),
-        batch_size=BATCH_SIZE), criterion, DEVICE)
+    unaugmented_train = ImageDataset(split_dir("train"), transform=eval_transform)
+    if SUBSET:
+        unaugmented_train = balanced_subset(unaugmented_train, SUBSET)
+    _, train_acc, _, _ = evaluate(candidate, DataLoader(unaugmented_train, batch_size=BATCH_SIZE),
+                                  criterion, DEVICE)
     _, val_acc, _, _ = evaluate(candidate, val_loader, criterion, DEVICE)
     _, test_acc, test_pred, test_true = evaluate(candidate, test_loader, criterion, DEVICE)
     results[name] = (test_pred, test_true)
