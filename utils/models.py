@@ -17,7 +17,10 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
-from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
+from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD, REPO_ROOT
+
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "plant_classifier_final.pth"  # what lessons 02-05 explain
 
 REQUIRED_KEYS = ("model_state_dict", "class_names", "train_acc", "val_acc", "test_acc", "epoch")
 
