@@ -1,0 +1,393 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 03 — Grad-CAM experiments: what changes the map, and is it right?
+#
+# A heatmap is easy to make and easy to over-read. In this lesson you change one thing at a time
+# (the layer, the class, the sign of the gradient, the design choices of lesson 02) and look at
+# what happens. Then you stop eyeballing and **measure**: our plant images come with ground-truth
+# masks, so we can count how often Grad-CAM points at the plant.
+#
+# **By the end you can**
+# - say how the layer trades resolution for meaning, and what a map for another class shows;
+# - compute counterfactual maps (what argues *against* a class);
+# - explain the effect of the ReLU, of normalising before or after upsampling, and of nearest vs
+#   bilinear upsampling;
+# - score maps with the pointing game and the energy-based pointing game, against a baseline.
+#
+# **Exercises** (10 points)
+#
+# | # | you write | points |
+# | --- | --- | --- |
+# | 1 | `gradcam_variant` | 3 |
+# | 2 | `counterfactual_map` | 2 |
+# | 3 | `pointing_game` | 2 |
+# | 4 | `energy_pointing_game` | 2 |
+# | 5 | `uniform_baseline` | 1 |
+
+# %%
+# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the repository).
+import os
+import sys
+from pathlib import Path
+
+try:
+    import utils  # noqa: F401
+except ImportError:
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "utils" / "datasets.py").exists():
+            sys.path.insert(0, str(folder))
+            break
+
+# %% tags=["export"]
+# Setup, part 2: the imports that the functions you write use.
+import torch
+import torch.nn.functional as F
+
+# %%
+# Setup, part 3: tools for this notebook and the classifier to explain.
+import matplotlib.pyplot as plt
+
+from utils.datasets import CLASS_NAMES, ImageDataset, balanced_subset, eval_transform, split_dir
+from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
+from utils.visualise import compare_grid, overlay_heatmap, to_display_image
+
+FAST = bool(os.environ.get("NBGRADER_EXECUTION") or os.environ.get("COURSE_FAST"))
+model, info = load_checkpoint(SHIPPED_CHECKPOINT)
+test_set = ImageDataset(split_dir("test"), transform=eval_transform(info["image_size"]),
+                        with_mask=True)
+if FAST:
+    test_set = balanced_subset(test_set, 8)
+images = torch.stack([test_set[i][0] for i in range(len(test_set))])
+labels = torch.tensor([test_set[i][1] for i in range(len(test_set))])
+masks = torch.stack([test_set[i][2] for i in range(len(test_set))])
+with torch.no_grad():
+    predictions = model(images).argmax(dim=1)
+print(f"{len(images)} test images, accuracy {(predictions == labels).float().mean():.1%}")
+
+# %% [markdown]
+# ## 1. The raw material: activations and gradients
+#
+# Every experiment below starts from the same two tensors at a layer: the activations $A$ and the
+# gradients $\partial y^c / \partial A$ for a chosen class. The cell below computes them the way
+# lesson 02 did (a forward hook that hands the network a copy, and `torch.autograd.grad`). *If you
+# have not finished lesson 02, do that first: this cell gives away its first exercise.*
+
+# %%
+def activations_and_gradients(model, layer, x, classes):
+    """A (N, K, h, w) at `layer` and d(logit of classes[n])/dA (N, K, h, w), model in eval mode."""
+    kept = []
+
+    def keep_a_leaf(module, inputs, output):
+        kept.append(output.detach().requires_grad_(True))
+        return kept[-1].clone()
+
+    handle = layer.register_forward_hook(keep_a_leaf)
+    try:
+        with torch.enable_grad():
+            logits = model.eval()(x)
+    finally:
+        handle.remove()
+    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
+    return kept[0].detach(), gradients
+
+
+# %% [markdown]
+# ## 2. Design choices, in one function
+#
+# Lesson 02 fixed three choices: the ReLU after the weighted sum, upsampling *before* the min-max
+# normalisation, and bilinear upsampling. Write one function with a switch for each, so we can
+# see what each choice does. With the defaults it must give exactly lesson 02's Grad-CAM.
+#
+# - `relu=False` keeps negative evidence; min-max then maps the most negative value to 0.
+# - `normalise_first=True` rescales the small map to $[0, 1]$ and then upsamples it.
+# - `mode="nearest"` upsamples by copying each cell into a block (`F.interpolate(...,
+#   mode="nearest")`, which takes no `align_corners`); `"bilinear"` uses `align_corners=False`.
+#
+# Min-max: $(L - \min L)/(\max L - \min L)$ per image; a constant map becomes all zeros.
+
+# %% nbgrader={"grade": false, "grade_id": "gradcam_variant", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def min_max(maps):
+    """Per-image min-max of (N, H, W) maps to [0, 1]; a constant map becomes zeros (given)."""
+    flat = maps.flatten(1)
+    low = flat.min(dim=1).values[:, None, None]
+    span = flat.max(dim=1).values[:, None, None] - low
+    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1.0),
+                       torch.zeros_like(maps))
+
+
+def gradcam_variant(activations, gradients, size, relu=True, normalise_first=False,
+                    mode="bilinear"):
+    """Grad-CAM with its design choices exposed.
+
+    activations, gradients: (N, K, h, w). size: (H, W) of the output.
+    Weights = spatial mean of the gradients; map = sum_k w_k A_k, then ReLU if `relu`.
+    normalise_first=False: upsample to `size` with `mode`, then min_max.
+    normalise_first=True: min_max at (h, w), then upsample.
+    mode: "bilinear" (align_corners=False) or "nearest". Returns (N, H, W) in [0, 1].
+    """
+    ### BEGIN SOLUTION
+    weights = gradients.mean(dim=(2, 3))
+    cam = (weights[:, :, None, None] * activations).sum(dim=1)
+    if relu:
+        cam = torch.relu(cam)
+    options = {"align_corners": False} if mode == "bilinear" else {}
+
+    def upsample(maps):
+        return F.interpolate(maps[:, None], size=tuple(size), mode=mode, **options)[:, 0]
+
+    return upsample(min_max(cam)) if normalise_first else min_max(upsample(cam))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gradcam_variant", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+_a = torch.tensor([[[[1.0, 0.0], [0.0, 2.0]], [[0.0, 3.0], [1.0, 0.0]]]])  # (1, 2, 2, 2)
+_g = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]], [[-1.0, -1.0], [-1.0, -1.0]]]])
+_m = gradcam_variant(_a, _g, (2, 2), mode="nearest")
+assert _m.shape == (1, 2, 2), _m.shape
+assert torch.allclose(_m, torch.tensor([[[0.5, 0.0], [0.0, 1.0]]])), _m  # ReLU([[1,-3],[-1,2]])
+_signed = gradcam_variant(_a, _g, (2, 2), relu=False, mode="nearest")
+assert torch.allclose(_signed, torch.tensor([[[0.8, 0.0], [0.4, 1.0]]])), _signed
+assert gradcam_variant(_a, _g, (8, 8)).shape == (1, 8, 8)
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import gradcam_experiments as hidden_checks
+hidden_checks.check_gradcam_variant(gradcam_variant)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. Which layer?
+#
+# Early layers have high resolution but detect edges and colours: their maps light up anything
+# with contrast. Late layers know about plants but see the image through a $7 \times 7$ grid.
+
+# %%
+def explain(layer, x, classes, **choices):
+    activations, gradients = activations_and_gradients(model, layer, x, classes)
+    return gradcam_variant(activations, gradients, x.shape[-2:], **choices)
+
+
+shown = list(range(0, len(images), max(1, len(images) // 4)))[:4]
+x, shown_predictions = images[shown], predictions[shown]
+layer_names = ["layer1", "layer2", "layer3", "layer4"]
+rows = [[to_display_image(image) for image in x]]
+for name in layer_names:
+    maps = explain(model.get_submodule(name), x, shown_predictions)
+    rows.append([overlay_heatmap(image, cam) for image, cam in zip(x, maps)])
+fig = compare_grid(list(map(list, zip(*rows))), titles=["image", *layer_names],
+                   row_labels=[f"{CLASS_NAMES[labels[i]]}" for i in shown])
+display(fig)
+
+# %% [markdown]
+# ## 4. Which class? And what argues against it?
+#
+# Explaining another class than the prediction asks "what here looks like a Baya?". And flipping
+# the sign of the gradients asks "what here argues *against* this class?": features whose
+# increase would lower $y^c$. Selvaraju et al. call these **counterfactual explanations**:
+#
+# $$L^c_{\text{counterfactual}} = \operatorname{ReLU}\Big(\sum_k \Big(-\frac{1}{Z}\sum_{ij}
+# \frac{\partial y^c}{\partial A^k_{ij}}\Big) A^k\Big).$$
+
+# %% nbgrader={"grade": false, "grade_id": "counterfactual_map", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def counterfactual_map(activations, gradients, size):
+    """What argues against the class: Grad-CAM with negated gradients (ReLU, bilinear, min-max).
+
+    activations, gradients: (N, K, h, w); size: (H, W). Returns (N, H, W) in [0, 1].
+    """
+    ### BEGIN SOLUTION
+    return gradcam_variant(activations, -gradients, size)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_counterfactual_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_c = counterfactual_map(_a, _g, (2, 2))
+assert _c.shape == (1, 2, 2) and _c.min() >= 0 and _c.max() <= 1
+assert _c[0, 0, 1] == 1.0 and _c[0, 1, 1] == 0.0, _c  # where 'for' was strongest, 'against' is 0
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import gradcam_experiments as hidden_checks
+hidden_checks.check_counterfactual_map(counterfactual_map)
+### END HIDDEN TESTS
+
+# %%
+one = images[shown[:1]].expand(len(CLASS_NAMES), -1, -1, -1)
+every_class = torch.arange(len(CLASS_NAMES))
+activations, gradients = activations_and_gradients(model, model.layer4, one, every_class)
+for_class = gradcam_variant(activations, gradients, one.shape[-2:])
+against_class = counterfactual_map(activations, gradients, one.shape[-2:])
+fig = compare_grid([[overlay_heatmap(one[0], m) for m in for_class],
+                    [overlay_heatmap(one[0], m) for m in against_class]],
+                   titles=[f"class {name}" for name in CLASS_NAMES],
+                   row_labels=["evidence for", "evidence against"])
+fig.suptitle(f"one {CLASS_NAMES[labels[shown[0]]]}, predicted "
+             f"{CLASS_NAMES[predictions[shown[0]]]}: maps for every class")
+display(fig)
+
+# %% [markdown]
+# ## 5. The design choices, side by side
+#
+# Without the ReLU the map shows evidence for *and* against, and its zero level moves. Nearest
+# upsampling shows the $7 \times 7$ grid the map really has; bilinear hides it. Normalising first
+# gives nearly the same picture: both steps are linear, so they almost commute (they differ only
+# because the upsampled map's extremes fall between the grid points).
+
+# %%
+x = images[shown[:2]]
+activations, gradients = activations_and_gradients(model, model.layer4, x, predictions[shown[:2]])
+variants = {"lesson 02": {}, "no ReLU": {"relu": False}, "nearest": {"mode": "nearest"},
+            "normalise first": {"normalise_first": True}}
+fig = compare_grid([[overlay_heatmap(image, gradcam_variant(activations[i:i + 1],
+                                                              gradients[i:i + 1], x.shape[-2:],
+                                                              **options)[0])
+                     for options in variants.values()] for i, image in enumerate(x)],
+                   titles=list(variants))
+display(fig)
+
+# %% [markdown]
+# ## 6. Measuring localisation
+#
+# Does the map point at the plant? Two standard scores, computed per image against its mask $M$:
+#
+# - **Pointing game** (Zhang et al., 2016): a *hit* when the map's maximum lies on the plant.
+#   We take the first maximum (`argmax` of the flattened map); a map that is zero everywhere
+#   points nowhere and counts as a miss.
+# - **Energy-based pointing game** (Wang et al., 2020): the share of the map's total energy that
+#   falls on the plant, $\sum_{ij} L_{ij} M_{ij} / \sum_{ij} L_{ij}$; 0 for an all-zero map.
+#
+# Neither means much without a **baseline**: a map that is the same everywhere puts on the plant
+# exactly the plant's share of the image, $\sum_{ij} M_{ij} / (H W)$. Our plants are small, so
+# this baseline is low, and a map that beats it is really looking at the plant.
+
+# %% nbgrader={"grade": false, "grade_id": "pointing_game", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def pointing_game(maps, masks):
+    """Hit or miss per image: does the map's (first) maximum lie on the mask?
+
+    maps: (N, H, W) >= 0; masks: (N, H, W) with 1 on the object and 0 elsewhere.
+    Returns a bool tensor (N,). A map that is zero everywhere is a miss.
+    """
+    ### BEGIN SOLUTION
+    peak = maps.flatten(1).argmax(dim=1)
+    on_object = masks.flatten(1).gather(1, peak[:, None])[:, 0] > 0
+    return on_object & (maps.flatten(1).amax(dim=1) > 0)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_mask = torch.zeros(3, 4, 4)
+_mask[:, 1:3, 1:3] = 1
+_maps = torch.zeros(3, 4, 4)
+_maps[0, 2, 2] = 1.0   # peak on the object
+_maps[1, 0, 3] = 1.0   # peak off the object
+hits = pointing_game(_maps, _mask)
+assert hits.dtype == torch.bool and hits.tolist() == [True, False, False], hits
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import gradcam_experiments as hidden_checks
+hidden_checks.check_pointing_game(pointing_game)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "energy_pointing_game", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def energy_pointing_game(maps, masks):
+    """Share of each map's energy on the mask: sum(map * mask) / sum(map), 0 for a zero map.
+
+    maps: (N, H, W) >= 0; masks: (N, H, W) in {0, 1}. Returns a float tensor (N,) in [0, 1].
+    """
+    ### BEGIN SOLUTION
+    total = maps.flatten(1).sum(dim=1)
+    inside = (maps * masks).flatten(1).sum(dim=1)
+    return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0),
+                       torch.zeros_like(total))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_energy_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_maps[0, 0, 0] = 3.0  # image 0: energy 1 on the object, 3 off it
+_e = energy_pointing_game(_maps, _mask)
+assert _e.shape == (3,) and torch.allclose(_e, torch.tensor([0.25, 0.0, 0.0])), _e
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import gradcam_experiments as hidden_checks
+hidden_checks.check_energy_pointing_game(energy_pointing_game)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "uniform_baseline", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def uniform_baseline(masks):
+    """The energy score of a uniform map: each mask's area fraction, a float tensor (N,)."""
+    ### BEGIN SOLUTION
+    return masks.flatten(1).float().mean(dim=1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_uniform_baseline", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert torch.allclose(uniform_baseline(_mask), torch.full((3,), 0.25))
+assert torch.allclose(uniform_baseline(_mask), energy_pointing_game(torch.ones(3, 4, 4), _mask))
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import gradcam_experiments as hidden_checks
+hidden_checks.check_uniform_baseline(uniform_baseline)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 7. The scores, per layer and per class
+#
+# Grad-CAM for the predicted class at each layer, over the test images (a subset in fast mode).
+
+# %%
+rows = []
+for name in layer_names:
+    maps = explain(model.get_submodule(name), images, predictions)
+    rows.append((name, pointing_game(maps, masks).float(), energy_pointing_game(maps, masks)))
+baseline = uniform_baseline(masks)
+
+header = f"{'layer':<8}{'pointing':>10}{'energy':>9}  " + "".join(f"{c:>14}" for c in CLASS_NAMES)
+print(header + "\n" + "-" * len(header))
+for name, hits, energy in rows:
+    per_class = "".join(f"{hits[labels == c].mean():>7.0%}/{energy[labels == c].mean():>5.0%} "
+                        for c in range(len(CLASS_NAMES)))
+    print(f"{name:<8}{hits.mean():>10.1%}{energy.mean():>9.1%}  {per_class}")
+print(f"{'uniform':<8}{'':>10}{baseline.mean():>9.1%}  (the plant's share of the image)")
+print("per class: pointing / energy")
+
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.bar([r[0] for r in rows], [r[2].mean().item() for r in rows], label="energy on the plant")
+ax.plot([r[0] for r in rows], [r[1].mean().item() for r in rows], "ko-", label="pointing game")
+ax.axhline(baseline.mean().item(), color="red", linestyle="--", label="uniform map")
+ax.set_ylim(0, 1)
+ax.legend()
+ax.set_title("How well Grad-CAM localises the plant")
+plt.show()
+
+# %% [markdown]
+# ### Correct and wrong predictions
+#
+# Are the maps of misclassified images worse at finding the plant? (In fast mode there may be
+# too few images of either kind to say.)
+
+# %%
+layer4_hits, layer4_energy = rows[-1][1], rows[-1][2]
+for name, chosen in (("correct", predictions == labels), ("wrong", predictions != labels)):
+    if chosen.any():
+        print(f"{name:>8}: {int(chosen.sum())} images, pointing {layer4_hits[chosen].mean():.0%}, "
+              f"energy {layer4_energy[chosen].mean():.0%}")
+
+# %% [markdown]
+# ## Recap
+#
+# - The layer trades resolution for meaning; `layer4` maps are coarse but about the plant.
+# - Maps for other classes and counterfactual maps (negated gradients) show what speaks for and
+#   against a class.
+# - The ReLU, the upsampling mode and the order of normalisation are choices with visible effects.
+# - Measure, with a baseline: the pointing game and the energy-based pointing game against masks.
+#
+# **Next:** lesson 04 looks at the other end of the resolution scale: Guided Backpropagation.
+#
+# **Further reading**
+# - J. Zhang et al. *Top-down Neural Attention by Excitation Backprop* (the pointing game). ECCV 2016.
+# - H. Wang et al. *Score-CAM* (the energy-based pointing game). CVPR Workshops 2020.
+# - R. R. Selvaraju et al. *Grad-CAM* (counterfactual explanations, section 5). ICCV 2017.

@@ -1,0 +1,167 @@
+"""Explain the plant classifier's predictions on your own images with Grad-CAM.
+
+Loads a checkpoint (default: the course's final classifier), predicts the class of every image
+and writes ``<out>/<image stem>_<method>_<layer>.png``: the image next to the heatmap overlay,
+titled with the prediction. One line per image is printed: path, class, probability, output.
+
+Usage::
+
+    python -m solutions.explain photo.jpg
+    python -m solutions.explain data/plants/test/*.jpg --out my_explanations
+    python -m solutions.explain photo.jpg --target Greg          # why (not) Greg? also: --target 2
+    python -m solutions.explain photo.jpg --layer layer3         # or e.g. layer4.1.conv2
+    python -m solutions.explain photo.jpg --checkpoint checkpoints/best_plant_classifier.pth
+
+Bad input (a missing or unreadable image or checkpoint, an unknown layer or class, an ``--out``
+that is a file) gives a one-line error naming it and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from solutions.gradcam_tutorial import GradCAM
+from utils.datasets import eval_transform, load_rgb
+from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
+from utils.visualise import overlay_heatmap
+
+PROG = "python -m solutions.explain"
+LAYER_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Sequential, BasicBlock, Bottleneck)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr, exit status 2."""
+
+
+def gradcam(model, layer, x, target):
+    """Grad-CAM map (H, W) in [0, 1] of class index ``target`` for one image ``x`` (1, 3, H, W)."""
+    with GradCAM(model, layer) as cam:
+        return cam(x, targets=target)[0]
+
+
+# method name -> function (model, layer module, x, target index) -> map (H, W) in [0, 1].
+# "guided-backprop" and "guided-gradcam" go here once they exist.
+METHODS = {"gradcam": gradcam}
+
+
+def layer_choices(model, device="cpu"):
+    """Names of the conv, batch-norm and ReLU layers and blocks that run exactly once per
+    forward pass (Grad-CAM needs that; ResNet's block ReLUs run twice, so they are left out)."""
+    candidates = {n: m for n, m in model.named_modules() if n and isinstance(m, LAYER_TYPES)}
+    calls = Counter()
+    hooks = [m.register_forward_hook(lambda *_, name=n: calls.update([name]))
+             for n, m in candidates.items()]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [name for name in candidates if calls[name] == 1]
+
+
+def resolve_target(target, class_names):
+    """A class name (any case) or an index -> the class index; None stays None (= predicted)."""
+    if target is None:
+        return None
+    lowered = [name.lower() for name in class_names]
+    if target.lower() in lowered:
+        return lowered.index(target.lower())
+    if target.isdigit() and int(target) < len(class_names):
+        return int(target)
+    choices = ", ".join(f"{i}={name}" for i, name in enumerate(class_names))
+    raise UsageError(f"--target: unknown class {target!r}; choose a name or index: {choices}")
+
+
+def save_figure(path, image, heatmap, title, layer, method):
+    """The image and its heatmap overlay side by side, as a PNG at ``path``."""
+    fig = Figure(figsize=(8, 4.3), layout="constrained")
+    FigureCanvasAgg(fig)  # render with Agg, whatever backend the rest of the process uses
+    left, right = fig.subplots(1, 2)
+    left.imshow(image)
+    left.set_title("image")
+    right.imshow(overlay_heatmap(image, heatmap.detach().cpu()))
+    right.set_title(f"{method} at {layer}")
+    for ax in (left, right):
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG/PNG files")
+    parser.add_argument("--method", choices=sorted(METHODS), default="gradcam")
+    parser.add_argument("--layer", default="layer4", help="layer to explain (default: layer4)")
+    parser.add_argument("--target", help="class to explain, name or index (default: predicted)")
+    parser.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT,
+                        help=f"default: {SHIPPED_CHECKPOINT}")
+    parser.add_argument("--out", type=Path, default=Path("explanations"),
+                        help="output folder (default: ./explanations)")
+    return parser.parse_intermixed_args(argv)  # images may come before and after options
+
+
+def run(args):
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out: {args.out} is a file, not a folder")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model, info = load_checkpoint(args.checkpoint, device=device)
+    except (FileNotFoundError, ValueError) as err:  # its messages name the file and the problem
+        raise UsageError(f"--checkpoint: {err}") from err
+    class_names = list(info["class_names"])
+    choices = layer_choices(model, device)
+    if args.layer not in choices:
+        raise UsageError(f"--layer: unknown layer {args.layer!r}; choose one of: "
+                         + ", ".join(choices))
+    layer = model.get_submodule(args.layer)
+    target = resolve_target(args.target, class_names)
+    for path in args.images:  # read all images first, so a bad one fails before any output
+        if not path.is_file():
+            raise UsageError(f"{path}: no such image file")
+    try:
+        images = [load_rgb(path) for path in args.images]
+    except (OSError, ValueError) as err:  # load_rgb's ValueError names the file
+        raise UsageError(str(err)) from err
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out: cannot create folder {args.out} ({err})") from err
+    transform = eval_transform(info.get("image_size", 224))
+    for path, image in zip(args.images, images):
+        x = transform(image).unsqueeze(0).to(device)
+        with torch.no_grad():
+            probs = torch.softmax(model(x), dim=1)[0]
+        predicted = int(probs.argmax())
+        explained = predicted if target is None else target
+        heatmap = METHODS[args.method](model, layer, x, explained)
+        title = f"predicted {class_names[predicted]} ({probs[predicted]:.1%})"
+        if explained != predicted:
+            title += f", explaining {class_names[explained]} ({probs[explained]:.1%})"
+        out_file = args.out / f"{path.stem}_{args.method}_{args.layer}.png"
+        save_figure(out_file, np.asarray(image), heatmap, title, args.layer, args.method)
+        print(f"{path}: {class_names[predicted]} {probs[predicted]:.1%} -> {out_file}")
+
+
+def main(argv=None) -> int:
+    """Command-line entry point; returns the exit status (0 = done, 2 = bad input)."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except UsageError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
