@@ -9,6 +9,16 @@ import torch
 import torch.nn.functional as F
 
 
+from solutions.gradcam_tutorial import capture_activations
+
+
+def activations_and_gradients(model, layer, x, classes):
+    """A (N, K, h, w) at `layer` and d(logit of classes[n])/dA (N, K, h, w), model in eval mode."""
+    logits, activations = capture_activations(model.eval(), layer, x)
+    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), activations)
+    return activations.detach(), gradients
+
+
 def min_max(maps):
     """Per-image min-max of (N, H, W) maps to [0, 1]; a constant map becomes zeros (given)."""
     flat = maps.flatten(1)

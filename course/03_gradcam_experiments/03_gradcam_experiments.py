@@ -77,32 +77,56 @@ with torch.no_grad():
     predictions = model(images).argmax(dim=1)
 print(f"{len(images)} test images, accuracy {(predictions == labels).float().mean():.1%}")
 
-
 # %% [markdown]
 # ## 1. The raw material: activations and gradients
 #
 # Every experiment below starts from the same two tensors at a layer: the activations $A$ and the
-# gradients $\partial y^c / \partial A$ for a chosen class. The cell below computes them the way
-# lesson 02 did (a forward hook that hands the network a copy, and `torch.autograd.grad`). *If you
-# have not finished lesson 02, do that first: this cell gives away its first exercise.*
+# gradients $\partial y^c / \partial A$ for a chosen class. The next cell holds lesson 02's
+# `capture_activations` (the course's solution: *if you have not finished lesson 02, do that
+# first*), and the one after it takes the gradient as `GradCAM` did.
 
 # %%
-def activations_and_gradients(model, layer, x, classes):
-    """A (N, K, h, w) at `layer` and d(logit of classes[n])/dA (N, K, h, w), model in eval mode."""
-    kept = []
+# Given: from earlier lessons (their reference solutions), so this lesson runs on its own.
+
+
+def capture_activations(model, layer, x):
+    """Run `model(x)` and return (logits, activations) of `layer`, ready for autograd.grad.
+
+    model: the classifier; layer: one of its modules (e.g. model.layer4), which must run exactly
+    once per forward pass; x: input batch (N, 3, H, W).
+    Returns logits (N, num_classes) and activations (N, K, h, w): the layer's output as a leaf
+    tensor with requires_grad=True from which the logits were computed, so that
+    torch.autograd.grad(logits[:, c].sum(), activations) works.
+    Rules: register a forward hook that detaches the output, makes it require grad, keeps it, and
+    returns a *clone* of it to the rest of the network (later layers may modify their input in
+    place); compute with gradients enabled even if the caller is inside torch.no_grad(); always
+    remove the hook (try/finally); raise RuntimeError if the layer did not run exactly once.
+    """
+    captured = []
 
     def keep_a_leaf(module, inputs, output):
-        kept.append(output.detach().requires_grad_(True))
-        return kept[-1].clone()
+        leaf = output.detach().requires_grad_(True)
+        captured.append(leaf)
+        return leaf.clone()
 
     handle = layer.register_forward_hook(keep_a_leaf)
     try:
         with torch.enable_grad():
-            logits = model.eval()(x)
+            logits = model(x)
     finally:
         handle.remove()
-    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
-    return kept[0].detach(), gradients
+    if len(captured) != 1:
+        raise RuntimeError(f"the target layer ran {len(captured)} times in one forward pass; "
+                           "choose a layer that runs exactly once")
+    return logits, captured[0]
+
+
+# %%
+def activations_and_gradients(model, layer, x, classes):
+    """A (N, K, h, w) at `layer` and d(logit of classes[n])/dA (N, K, h, w), model in eval mode."""
+    logits, activations = capture_activations(model.eval(), layer, x)
+    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), activations)
+    return activations.detach(), gradients
 
 
 # %% [markdown]

@@ -75,27 +75,19 @@ print(f"{len(images)} test images, accuracy {(predictions == labels).float().mea
 # ## 1. The raw material: activations and gradients
 #
 # Every experiment below starts from the same two tensors at a layer: the activations $A$ and the
-# gradients $\partial y^c / \partial A$ for a chosen class. The cell below computes them the way
-# lesson 02 did (a forward hook that hands the network a copy, and `torch.autograd.grad`). *If you
-# have not finished lesson 02, do that first: this cell gives away its first exercise.*
+# gradients $\partial y^c / \partial A$ for a chosen class. The next cell holds lesson 02's
+# `capture_activations` (the course's solution: *if you have not finished lesson 02, do that
+# first*), and the one after it takes the gradient as `GradCAM` did.
 
 # %%
+# include: gradcam_tutorial.capture_activations
+
+# %% tags=["export"]
 def activations_and_gradients(model, layer, x, classes):
     """A (N, K, h, w) at `layer` and d(logit of classes[n])/dA (N, K, h, w), model in eval mode."""
-    kept = []
-
-    def keep_a_leaf(module, inputs, output):
-        kept.append(output.detach().requires_grad_(True))
-        return kept[-1].clone()
-
-    handle = layer.register_forward_hook(keep_a_leaf)
-    try:
-        with torch.enable_grad():
-            logits = model.eval()(x)
-    finally:
-        handle.remove()
-    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), kept[0])
-    return kept[0].detach(), gradients
+    logits, activations = capture_activations(model.eval(), layer, x)
+    (gradients,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), activations)
+    return activations.detach(), gradients
 
 
 # %% [markdown]

@@ -1,49 +1,28 @@
-"""Lesson 01 proven both ways with real nbgrader: solutions pass, stubs fail, grades are exact."""
+"""The hidden checks: the reference passes every one, plausible wrong answers fail with a message
+that helps. (Running them inside real notebooks with nbgrader is tests/test_lessons.py.)"""
 import copy
 
 import pytest
 import torch
 from torch import nn
 
-from autograder.build import COURSE_DIR, write_source_notebooks
 from autograder.checks import finetune_resnet as checks
-from autograder.grading import grade, validate
-from autograder.samples import write_samples
+from autograder.checks import gradcam_experiments as experiment_checks
+from autograder.checks import gradcam_tutorial as gradcam_checks
 from solutions import finetune_resnet as reference
-
-LESSON = "01_finetune_resnet"
-POINTS = {"test_label_from_filename": 2, "test_replace_head": 2, "test_freeze_backbone": 1,
-          "test_train_one_epoch": 3, "test_evaluate": 2, "test_confusion_matrix": 2}
-
-
-def test_solution_notebook_passes_every_test(tmp_path, plants):
-    write_source_notebooks(tmp_path, [LESSON])
-    result = validate(tmp_path / "source" / LESSON / f"{LESSON}.ipynb")
-    assert result == {}, f"the instructor version fails its own tests: {result}"
-
-
-def test_untouched_student_notebook_passes_no_test(plants):
-    result = validate(COURSE_DIR / LESSON / f"{LESSON}.ipynb", invert=True)
-    assert result == {}, f"graded cells pass without any answer: {result}"
-
-
-def test_autograde_complete_partial_untouched(tmp_path, plants):
-    write_samples(tmp_path / "submissions", LESSON)
-    scores = grade(tmp_path / "submissions", workdir=tmp_path / "course", log=print)
-    complete = scores["complete"][LESSON]
-    assert complete["cells"] == POINTS and complete["score"] == complete["max_score"] == 12
-    partial = scores["partial"][LESSON]
-    assert partial["cells"] == {**{k: 0 for k in POINTS}, "test_label_from_filename": 2,
-                                "test_replace_head": 2, "test_freeze_backbone": 1}
-    assert partial["score"] == 5
-    untouched = scores["untouched"][LESSON]
-    assert untouched["cells"] == {k: 0 for k in POINTS} and untouched["score"] == 0
-    # submissions are read, never modified
-    assert (tmp_path / "submissions" / "complete" / LESSON / f"{LESSON}.ipynb").read_text() \
-        == (tmp_path / "course" / "submitted" / "complete" / LESSON / f"{LESSON}.ipynb").read_text()
-
+from solutions import gradcam_experiments as experiments
+from solutions import gradcam_tutorial as gradcam
 
 def test_reference_passes_every_hidden_check():
+    gradcam_checks.check_capture_activations(gradcam.capture_activations)
+    gradcam_checks.check_channel_weights(gradcam.channel_weights)
+    gradcam_checks.check_weighted_combination(gradcam.weighted_combination)
+    gradcam_checks.check_upsample_and_normalise(gradcam.upsample_and_normalise)
+    gradcam_checks.check_resolve_targets(gradcam.resolve_targets)
+    gradcam_checks.check_gradcam_class(gradcam.GradCAM)
+    for name in ("gradcam_variant", "counterfactual_map", "pointing_game", "energy_pointing_game",
+                 "uniform_baseline"):
+        getattr(experiment_checks, f"check_{name}")(getattr(experiments, name))
     checks.check_label_from_filename(reference.label_from_filename)
     checks.check_replace_head(reference.replace_head)
     checks.check_freeze_backbone(reference.freeze_backbone)
@@ -113,6 +92,40 @@ def _confusion_transposed(predictions, labels, num_classes):
     return reference.confusion_matrix(labels, predictions, num_classes)
 
 
+def _capture_live_tensor(model, layer, x):  # the in-place trap: keeps the tensor the net changes
+    kept = []
+    handle = layer.register_forward_hook(lambda m, i, o: kept.append(o))
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    return logits, kept[0]
+
+
+def _normalise_without_zero_guard(cam, size):
+    up = torch.nn.functional.interpolate(cam[:, None], size=tuple(size), mode="bilinear",
+                                         align_corners=False)[:, 0]
+    low = up.flatten(1).min(1).values[:, None, None]
+    high = up.flatten(1).max(1).values[:, None, None]
+    return (up - low) / (high - low)
+
+
+class _GradCAMLeavesTrainMode(gradcam.GradCAM):  # forgets to restore the caller's mode
+    def __call__(self, x, targets=None):
+        result = super().__call__(x, targets)
+        self.model.eval()
+        return result
+
+
+def _pointing_counts_zero_maps(maps, masks):
+    peak = maps.flatten(1).argmax(dim=1)
+    return masks.flatten(1).gather(1, peak[:, None])[:, 0] > 0
+
+
+def _energy_without_zero_guard(maps, masks):
+    return (maps * masks).flatten(1).sum(1) / maps.flatten(1).sum(1)
+
+
 @pytest.mark.parametrize("check, wrong, words", [
     (checks.check_label_from_filename, _label_no_range_check, "ValueError"),
     (checks.check_replace_head, _head_ignores_num_classes, "num_classes=2"),
@@ -121,6 +134,11 @@ def _confusion_transposed(predictions, labels, num_classes):
     (checks.check_train_one_epoch, _train_without_train_mode, "model.train()"),
     (checks.check_evaluate, _evaluate_in_train_mode, "model.eval()"),
     (checks.check_confusion_matrix, _confusion_transposed, "rows are true classes"),
+    (gradcam_checks.check_capture_activations, _capture_live_tensor, "clone"),
+    (gradcam_checks.check_upsample_and_normalise, _normalise_without_zero_guard, "NaN"),
+    (gradcam_checks.check_gradcam_class, _GradCAMLeavesTrainMode, "restore every module's mode"),
+    (experiment_checks.check_pointing_game, _pointing_counts_zero_maps, "all zero: a miss"),
+    (experiment_checks.check_energy_pointing_game, _energy_without_zero_guard, "NaN"),
 ])
 def test_hidden_checks_reject_wrong_answers_with_a_useful_message(check, wrong, words):
     with pytest.raises(AssertionError) as failure:

@@ -1,0 +1,557 @@
+"""The reference `solutions.GradCAM`, checked against captum, pytorch-grad-cam and ground truths.
+
+The contract under test (course README, lesson 02):
+
+- ``GradCAM(model, target_layer)``; ``cam(x, targets=None)`` returns a float tensor (N, H, W) in
+  [0, 1]. Channel weights: spatial mean of d(score)/dA, score = the pre-softmax logit of the
+  target class. Map: ReLU(sum_k w_k A_k) at the layer's resolution, bilinear upsampling
+  (align_corners=False) to the input's H, W, then per-image min-max; an all-zero map stays zero.
+- targets: None (each image's predicted class), an int (that class for all), a sequence or 1-D
+  tensor of N classes; anything else, or a wrong length, raises ValueError saying what is expected.
+- batch == per image; the model comes back as it went in (modules, modes, requires_grad, hooks,
+  grads, buffers); the input is not modified; calls are deterministic; works under no_grad.
+- correct when the target layer's output is modified in place later in the forward pass.
+
+How the libraries are made comparable (details in each test's docstring):
+
+- captum: ``LayerGradCam(...).attribute(..., relu_attributions=True)`` is ReLU(sum_k w_k A_k) at
+  the layer's resolution (without the flag it is signed); ``LayerAttribution.interpolate`` is
+  nearest-neighbour unless ``interpolate_mode="bilinear"`` (it calls F.interpolate with the
+  default align_corners=False). We add the per-image min-max. Exactly the contract's pipeline.
+- pytorch-grad-cam 1.5: ``GradCAM`` returns numpy float32 computed as
+  ``s(resize(s(relu(cam))))`` where ``s(c) = (c - min c) / (1e-7 + max(c - min c))`` per image
+  (``scale_cam_image``, applied in ``compute_cam_per_layer`` and again in
+  ``aggregate_multi_layers``) and ``resize`` is ``cv2.resize(..., (W, H))`` with the default
+  INTER_LINEAR, i.e. bilinear with half-pixel centres = ``align_corners=False``. Bilinear
+  resizing is affine-equivariant (its weights are >= 0 and sum to 1), so
+  ``minmax(resize(a * c + b)) == minmax(resize(c))`` for a > 0: the inner ``s`` cancels and the
+  result equals the contract's ``minmax(bilinear(relu(cam)))`` up to the 1e-7 guards (a relative
+  error of about 1e-7) and float32 rounding. So its default output is compared directly, as is.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules import module as module_globals
+from torchvision import models
+
+from solutions import GradCAM
+
+TOL = 1e-5
+
+# Model families, each with an input batch (non-square, to catch H/W mix-ups) and one distinct
+# explicit target class per image.
+NETS = {
+    "resnet18": (models.resnet18, (3, 3, 64, 96), [7, 500, 999]),
+    "vgg11_bn": (models.vgg11_bn, (2, 3, 64, 96), [3, 640]),  # in-place ReLUs everywhere
+    "mobilenet_v3_small": (models.mobilenet_v3_small, (3, 3, 64, 96), [1, 200, 987]),
+}
+
+# (net, layer, output modified in place later in the forward pass?)
+CASES = [
+    ("resnet18", "layer1", False),
+    ("resnet18", "layer2", False),
+    ("resnet18", "layer3", False),
+    ("resnet18", "layer4", False),
+    ("resnet18", "layer4.1.conv2", False),
+    ("resnet18", "layer4.1.bn2", True),              # `out += identity`, then ReLU(inplace)
+    ("vgg11_bn", "features.25", False),              # conv -> bn (not in place)
+    ("vgg11_bn", "features.27", False),              # the last ReLU(inplace) -> max pool
+    ("vgg11_bn", "features.26", True),               # bn -> ReLU(inplace=True)
+    ("mobilenet_v3_small", "features.8", False),     # an InvertedResidual block
+    ("mobilenet_v3_small", "features.12", False),    # last conv-bn-Hardswish -> avg pool
+    ("mobilenet_v3_small", "features.3.block.2", True),  # `result += input` in InvertedResidual
+]
+NOT_IN_PLACE = [case[:2] for case in CASES if not case[2]]
+IN_PLACE = [case[:2] for case in CASES if case[2]]
+
+MEASURED: dict[tuple[str, str, str], float] = {}  # (net, layer, against) -> max |diff|
+
+
+def _record(net, layer, against, diff):
+    MEASURED[(net, layer, against)] = diff
+    print(f"\nmax |diff| {net:>18} {layer:<20} vs {against:<28} {diff:.3g}")
+    return diff
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers written for these tests (independent of the reference's helper functions).
+
+def minmax_upsample(cam, size):
+    """(N, h, w) map at the layer's resolution -> bilinear (align_corners=False) -> min-max."""
+    up = F.interpolate(cam[:, None].float(), size=tuple(size), mode="bilinear",
+                       align_corners=False)[:, 0]
+    low = up.amin(dim=(1, 2), keepdim=True)
+    span = up.amax(dim=(1, 2), keepdim=True) - low
+    return torch.where(span > 0, (up - low) / torch.where(span > 0, span, 1.0), 0.0)
+
+
+def seeded_net(name):
+    builder, shape, targets = NETS[name]
+    torch.manual_seed(0)
+    model = builder(weights=None).eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    return model, x, targets
+
+
+def max_diff(a, b):
+    a = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a)
+    b = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return (a.double() - b.double()).abs().max().item()
+
+
+def ground_truth_zero_offset(model, layer, x, targets):
+    """Grad-CAM by an additive zero: the hook returns `output + delta` (delta = 0, requires grad).
+
+    `output + delta` is a new tensor, so later in-place operations act on it and never on
+    `output`, a copy of which we keep; d(score)/d(delta) = d(score)/dA for the value A had when
+    the layer produced it. A different mechanism from the reference's detached leaf + clone.
+    """
+    kept = {}
+
+    def hook(module, inputs, output):
+        kept["A"] = output.detach().clone()
+        kept["delta"] = torch.zeros_like(output, requires_grad=True)
+        return output + kept["delta"]
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    score = logits[torch.arange(len(targets)), torch.as_tensor(targets)].sum()
+    (grad,) = torch.autograd.grad(score, kept["delta"])
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))
+    return minmax_upsample(cam, x.shape[-2:])
+
+
+def resnet18_last_block_split(model, x):
+    """ResNet18 up to layer4[1].bn2 without hooks: (identity h, A = bn2 output), both detached."""
+    block = model.layer4[1]
+    assert block.downsample is None
+    with torch.no_grad():
+        h = model.maxpool(F.relu(model.bn1(model.conv1(x))))
+        h = model.layer4[0](model.layer3(model.layer2(model.layer1(h))))
+        a = block.bn2(block.conv2(F.relu(block.bn1(block.conv1(h)))))
+    return h, a
+
+
+def resnet18_bn2_ground_truth(model, x, targets):
+    """Grad-CAM at layer4.1.bn2 by running the network split by hand, no hooks, no in-place ops.
+
+    A = bn2's output; the rest of the block (`out += identity; relu`) and of the network are run
+    out of place from a fresh leaf A, and d(score)/dA comes from autograd.
+    """
+    h, a = resnet18_last_block_split(model, x)
+    a = a.clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = F.relu(a + h)
+        logits = model.fc(torch.flatten(model.avgpool(out), 1))
+        score = logits[torch.arange(len(targets)), torch.as_tensor(targets)].sum()
+        (grad,) = torch.autograd.grad(score, a)
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * a.detach()).sum(dim=1))
+    return minmax_upsample(cam, x.shape[-2:]), grad, h, a.detach()
+
+
+def captum_gradcam(model, layer, x, targets):
+    attr = pytest.importorskip("captum.attr")
+    lowres = attr.LayerGradCam(model, layer).attribute(x, target=list(targets),
+                                                       relu_attributions=True)
+    up = attr.LayerAttribution.interpolate(lowres, tuple(x.shape[-2:]),
+                                           interpolate_mode="bilinear")
+    return minmax_upsample(up[:, 0], x.shape[-2:])  # already at (H, W): only the min-max acts
+
+
+def pgc_gradcam(model, layer, x, targets):
+    pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam import GradCAM as PGCGradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    try:
+        with PGCGradCAM(model=model, target_layers=[layer]) as cam:
+            out = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+    finally:
+        model.zero_grad(set_to_none=True)  # it uses .backward(): leave the shared model clean
+    return torch.from_numpy(np.asarray(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared seeded models; the reference's maps are computed once per (net, layer).
+
+class Nets:
+    def __init__(self):
+        self._nets, self._maps = {}, {}
+
+    def get(self, name):
+        if name not in self._nets:
+            self._nets[name] = seeded_net(name)
+        return self._nets[name]
+
+    def layer(self, name, layer):
+        return self.get(name)[0].get_submodule(layer)
+
+    def reference(self, name, layer):
+        if (name, layer) not in self._maps:
+            model, x, targets = self.get(name)
+            self._maps[(name, layer)] = GradCAM(model, model.get_submodule(layer))(x, targets)
+        return self._maps[(name, layer)]
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return Nets()
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement with other implementations and with ground truths.
+
+@pytest.mark.parametrize("name,layer", [case[:2] for case in CASES])
+def test_matches_captum(nets, name, layer):
+    """reference == captum LayerGradCam(relu_attributions=True) + bilinear + per-image min-max."""
+    model, x, targets = nets.get(name)
+    ours = nets.reference(name, layer)
+    theirs = captum_gradcam(model, nets.layer(name, layer), x, targets)
+    assert ours.shape == (x.shape[0], *x.shape[-2:])
+    assert _record(name, layer, "captum", max_diff(ours, theirs)) <= TOL
+
+
+@pytest.mark.parametrize("name,layer", [case[:2] for case in CASES])
+def test_matches_zero_offset_ground_truth(nets, name, layer):
+    """reference == Grad-CAM computed through an additive zero offset (see the helper)."""
+    model, x, targets = nets.get(name)
+    truth = ground_truth_zero_offset(model, nets.layer(name, layer), x, targets)
+    diff = max_diff(nets.reference(name, layer), truth)
+    assert _record(name, layer, "ground truth (zero offset)", diff) <= TOL
+
+
+@pytest.mark.parametrize("name,layer", NOT_IN_PLACE)
+def test_matches_pytorch_grad_cam(nets, name, layer):
+    """reference == pytorch-grad-cam GradCAM's default output, for layers not modified in place.
+
+    pytorch-grad-cam post-processes as s(cv2_bilinear(s(relu(cam)))) with a 1e-7-guarded
+    per-image min-max s; the inner s cancels (bilinear resizing is affine-equivariant), so the
+    result is the contract's min-max(bilinear(relu(cam))) up to ~1e-7 (module docstring).
+    """
+    model, x, targets = nets.get(name)
+    theirs = pgc_gradcam(model, nets.layer(name, layer), x, targets)
+    diff = max_diff(nets.reference(name, layer), theirs)
+    assert _record(name, layer, "pytorch-grad-cam", diff) <= TOL
+
+
+def test_pytorch_grad_cam_is_wrong_where_reference_is_right(nets):
+    """layer4.1.bn2: its output is overwritten by `out += identity; relu_` later in the block.
+
+    pytorch-grad-cam keeps `output.cpu().detach()` (on CPU the same storage), so it weighs the
+    overwritten ReLU(bn2 + identity) instead of bn2's output, with the right gradients (a tensor
+    hook sees the gradient of the value before the in-place update). The reference instead equals
+    captum and a hook-free ground truth that runs the block's tail by hand, out of place.
+    """
+    name, layer = "resnet18", "layer4.1.bn2"
+    model, x, targets = nets.get(name)
+    ours = nets.reference(name, layer)
+    truth, grad, h, a = resnet18_bn2_ground_truth(model, x, targets)
+    assert _record(name, layer, "ground truth (manual split)", max_diff(ours, truth)) <= TOL
+    assert max_diff(ours, captum_gradcam(model, nets.layer(name, layer), x, targets)) <= TOL
+
+    theirs = pgc_gradcam(model, nets.layer(name, layer), x, targets)
+    wrong = _record(name, layer, "pytorch-grad-cam", max_diff(ours, theirs))
+    assert wrong > 0.05, "pytorch-grad-cam was expected to be fooled by the in-place update"
+    # ... and its error is exactly the one explained above:
+    overwritten = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * F.relu(a + h)).sum(dim=1))
+    assert max_diff(theirs, minmax_upsample(overwritten, x.shape[-2:])) <= TOL
+
+
+def test_last_layer_is_cam(nets):
+    """At layer4 (GAP + linear head) the weights are fc.weight[c] / (h*w): Grad-CAM is CAM.
+
+    An analytic ground truth that needs no autograd; the 1/(h*w) factor vanishes in the min-max.
+    """
+    model, x, targets = nets.get("resnet18")
+    with torch.no_grad():
+        a = model.layer4[1](model.layer4[0](model.layer3(model.layer2(model.layer1(
+            model.maxpool(F.relu(model.bn1(model.conv1(x)))))))))
+        cam = torch.relu(torch.einsum("nk,nkhw->nhw", model.fc.weight[targets], a))
+    diff = max_diff(nets.reference("resnet18", "layer4"), minmax_upsample(cam, x.shape[-2:]))
+    assert _record("resnet18", "layer4", "CAM (fc weights)", diff) <= TOL
+
+
+# ---------------------------------------------------------------------------------------------
+# Contract clauses, on small inputs.
+
+HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+              "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks",
+              "_backward_pre_hooks", "_state_dict_hooks", "_state_dict_pre_hooks",
+              "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
+GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
+
+
+def hooks_of(model):
+    per_module = {name: {attr: list(getattr(m, attr, {}).items()) for attr in HOOK_DICTS}
+                  for name, m in model.named_modules()}
+    return per_module, {attr: list(getattr(module_globals, attr, {}).items())
+                        for attr in GLOBAL_HOOKS}
+
+
+def snapshot(model):
+    """Everything about `model` that GradCAM must leave as it found it."""
+    return {
+        "modules": [(name, id(m), type(m)) for name, m in model.named_modules()],
+        "training": {name: m.training for name, m in model.named_modules()},
+        "params": [(name, id(p), p.requires_grad) for name, p in model.named_parameters()],
+        "grads": {name: None if p.grad is None else p.grad.clone()
+                  for name, p in model.named_parameters()},
+        "state": {k: v.clone() for k, v in model.state_dict(keep_vars=False).items()},
+        "hooks": hooks_of(model),
+    }
+
+
+def assert_same(before, after):
+    for key in ("modules", "training", "params", "hooks"):
+        assert before[key] == after[key], f"{key} changed"
+    for name, grad in before["grads"].items():
+        now = after["grads"][name]
+        assert (grad is None and now is None) or torch.equal(grad, now), f"{name}.grad changed"
+    for k, v in before["state"].items():
+        assert torch.equal(v, after["state"][k]), f"state_dict[{k!r}] changed"
+
+
+def no_hooks_anywhere(model):
+    per_module, global_hooks = hooks_of(model)
+    return (all(not items for hooks in per_module.values() for items in hooks.values())
+            and not any(global_hooks.values()))
+
+
+@pytest.fixture
+def resnet():
+    torch.manual_seed(0)
+    return models.resnet18(weights=None).eval()
+
+
+@pytest.fixture
+def small_x():
+    return torch.randn(3, 3, 48, 64, generator=torch.Generator().manual_seed(2))
+
+
+def test_shape_dtype_range(resnet, small_x):
+    maps = GradCAM(resnet, resnet.layer3)(small_x, [4, 5, 6])
+    assert isinstance(maps, torch.Tensor) and maps.dtype == torch.float32
+    assert maps.shape == (3, 48, 64)
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    # per-image min-max: every (non-constant) map spans exactly [0, 1]
+    assert torch.allclose(maps.amax(dim=(1, 2)), torch.ones(3), atol=1e-6)
+    assert torch.equal(maps.amin(dim=(1, 2)), torch.zeros(3))
+
+
+def tiny_net():
+    """conv -> ReLU -> GAP -> linear; class 0 has all-negative head weights, class 1 positive.
+
+    At the ReLU (A >= 0), class 0's weights w_k = -1/(h*w) < 0, so sum_k w_k A_k <= 0 everywhere
+    and the ReLU'd map is exactly zero.
+    """
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        net[4].weight[0] = -1.0
+        net[4].weight[1] = 1.0
+        net[4].bias.zero_()
+    return net.eval()
+
+
+def test_all_zero_map_stays_zero():
+    net = tiny_net()
+    x = torch.randn(2, 3, 8, 10, generator=torch.Generator().manual_seed(3))
+    maps = GradCAM(net, net[1])(x, targets=[0, 1])
+    assert not torch.isnan(maps).any()
+    assert torch.equal(maps[0], torch.zeros(8, 10)), "an all-zero map must stay zero"
+    assert maps[1].max().item() == pytest.approx(1.0) and maps[1].min().item() == 0.0
+    both = GradCAM(net, net[1])(x, targets=0)
+    assert torch.equal(both, torch.zeros(2, 8, 10))
+
+
+def test_constant_map_has_no_nan(resnet):
+    """At 32x32 ResNet18's layer4 is 1x1: a constant map; still finite and in [0, 1]."""
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    maps = GradCAM(resnet, resnet.layer4)(x, [1, 2])
+    assert maps.shape == (2, 32, 32)
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_context_manager(resnet, small_x):
+    plain = GradCAM(resnet, resnet.layer3)(small_x, 5)
+    with GradCAM(resnet, resnet.layer3) as cam:
+        assert isinstance(cam, GradCAM)
+        first = cam(small_x, 5)
+        second = cam(small_x, [5, 5, 5])
+    assert torch.equal(first, plain) and torch.equal(second, plain)
+    assert no_hooks_anywhere(resnet)
+    with pytest.raises(ValueError):  # exceptions inside the block are not swallowed
+        with GradCAM(resnet, resnet.layer3) as cam:
+            cam(small_x, 1.5)
+    assert no_hooks_anywhere(resnet)
+
+
+def messy_resnet():
+    """ResNet18 in train mode with some modules in eval, frozen params, a grad and a user hook."""
+    torch.manual_seed(0)
+    model = models.resnet18(weights=None).train()
+    model.layer2.eval()
+    model.layer3[0].bn1.eval()
+    for module in (model.conv1, model.bn1, model.layer1):
+        module.requires_grad_(False)
+    model.fc.weight.grad = torch.ones_like(model.fc.weight)
+    calls = []
+    model.layer3.register_forward_hook(lambda m, i, o: calls.append(1))
+    return model, calls
+
+
+@pytest.mark.parametrize("layer", ["layer3", "layer4.1.bn2"])
+def test_model_comes_back_as_it_went_in(layer, small_x):
+    """Same module objects, modes, requires_grad, grads, buffers (BN stats) and hooks."""
+    model, calls = messy_resnet()
+    before = snapshot(model)
+    maps = GradCAM(model, model.get_submodule(layer))(small_x, [1, 2, 3])
+    assert_same(before, snapshot(model))
+    assert all(p.grad is None for name, p in model.named_parameters() if name != "fc.weight")
+    assert calls == [1], "the user's own hook stays and runs as usual"
+    # results as on the same model in eval mode, all parameters trainable
+    torch.manual_seed(0)
+    clean = models.resnet18(weights=None).eval()
+    assert max_diff(maps, GradCAM(clean, clean.get_submodule(layer))(small_x, [1, 2, 3])) <= TOL
+
+
+def test_no_hooks_left_and_no_grads(resnet, small_x):
+    GradCAM(resnet, resnet.layer4[1].bn2)(small_x)
+    assert no_hooks_anywhere(resnet)
+    assert all(p.grad is None for p in resnet.parameters())
+
+
+def test_fully_frozen_model(resnet, small_x):
+    expected = GradCAM(resnet, resnet.layer3)(small_x, [1, 2, 3])
+    resnet.requires_grad_(False)
+    assert torch.equal(GradCAM(resnet, resnet.layer3)(small_x, [1, 2, 3]), expected)
+    assert not any(p.requires_grad for p in resnet.parameters())
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_input_untouched(resnet, small_x, requires_grad):
+    x = small_x.clone().requires_grad_(requires_grad)
+    copy, version = x.detach().clone(), x._version
+    maps = GradCAM(resnet, resnet.layer4[1].bn2)(x, [1, 2, 3])
+    assert torch.equal(x.detach(), copy) and x._version == version
+    assert x.requires_grad is requires_grad and x.is_leaf and x.grad is None
+    assert torch.equal(maps, GradCAM(resnet, resnet.layer4[1].bn2)(copy, [1, 2, 3]))
+
+
+def test_two_calls_identical(resnet, small_x):
+    cam = GradCAM(resnet, resnet.layer2)
+    assert torch.equal(cam(small_x), cam(small_x))
+    assert torch.equal(cam(small_x, [3, 1, 4]), cam(small_x, [3, 1, 4]))
+
+
+def test_inside_no_grad(resnet, small_x):
+    outside = GradCAM(resnet, resnet.layer4[1].bn2)(small_x, [1, 2, 3])
+    with torch.no_grad():
+        inside = GradCAM(resnet, resnet.layer4[1].bn2)(small_x, [1, 2, 3])
+        assert not torch.is_grad_enabled()
+    assert torch.equal(inside, outside)
+
+
+def _per_image(form, targets):
+    """The per-image version of a batch `targets` spec."""
+    if form == "tensor":
+        return [torch.tensor([t]) for t in targets]
+    return [[t] if form == "list" else (t,) for t in targets]
+
+
+@pytest.mark.parametrize("form", ["None", "int", "list", "tuple", "tensor"])
+def test_batch_equals_per_image(small_x, form):
+    """On a model in train mode (batch norm would couple the images if it were left so)."""
+    torch.manual_seed(0)
+    model = models.resnet18(weights=None).train()
+    cam = GradCAM(model, model.layer3)
+    classes = [11, 22, 33]
+    batch_targets = {"None": None, "int": 42, "list": classes, "tuple": tuple(classes),
+                     "tensor": torch.tensor(classes)}[form]
+    batch = cam(small_x, batch_targets)
+    for n in range(len(small_x)):
+        if form == "None":
+            single_targets = None
+        elif form == "int":
+            single_targets = 42
+        else:
+            single_targets = _per_image(form, classes)[n]
+        single = cam(small_x[n:n + 1], single_targets)
+        assert max_diff(batch[n:n + 1], single) <= TOL, f"image {n}"
+    # what each form means
+    model.eval()
+    with torch.no_grad():
+        predicted = model(small_x).argmax(dim=1).tolist()
+    model.train()
+    meaning = {"None": predicted, "int": [42] * 3}.get(form, classes)
+    assert torch.equal(batch, cam(small_x, list(meaning)))
+
+
+N_IMAGES, N_CLASSES = 3, 1000
+BAD_TARGETS = [
+    pytest.param([1, 2], "length", id="short-list"),
+    pytest.param((1, 2, 3, 4), "length", id="long-tuple"),
+    pytest.param(torch.tensor([1, 2]), "length", id="short-tensor"),
+    pytest.param(1.5, "type", id="float"),
+    pytest.param(2.0, "type", id="integral-float"),
+    pytest.param(True, "type", id="bool"),
+    pytest.param([1, True, 2], "type", id="list-with-bool"),
+    pytest.param([1, 2.0, 3], "type", id="list-with-float"),
+    pytest.param(torch.tensor([[1, 2, 3]]), "type", id="2d-tensor"),
+    pytest.param(torch.tensor([1.0, 2.0, 3.0]), "type", id="float-tensor"),
+    pytest.param(torch.tensor([True, False, True]), "type", id="bool-tensor"),
+    pytest.param("Greg", "type", id="string"),
+    pytest.param(-1, "range", id="negative"),
+    pytest.param(N_CLASSES, "range", id="int-too-large"),
+    pytest.param([0, 1, N_CLASSES], "range", id="list-out-of-range"),
+    pytest.param(torch.tensor([0, -1, 2]), "range", id="tensor-out-of-range"),
+    pytest.param(2 ** 70, "range", id="huge-int", marks=pytest.mark.xfail(
+        strict=True, raises=OverflowError,
+        reason="reference bug: torch.full overflows before the range check (OverflowError)")),
+    pytest.param([2 ** 70, 1, 2], "range", id="list-with-huge-int", marks=pytest.mark.xfail(
+        strict=True, reason="reference bug: torch.tensor's own ValueError ('Overflow when "
+        "unpacking long long') escapes, without saying what was expected")),
+    pytest.param(torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "type", id="complex-tensor",
+                 marks=pytest.mark.xfail(strict=True, reason="reference bug: complex tensors "
+                                         "pass the dtype check and are cast to int64")),
+]
+
+
+@pytest.fixture(scope="module")
+def train_resnet():
+    torch.manual_seed(0)
+    return models.resnet18(weights=None).train()
+
+
+@pytest.mark.parametrize("targets,kind", BAD_TARGETS)
+def test_bad_targets_raise_value_error(train_resnet, small_x, targets, kind):
+    model = train_resnet
+    before = snapshot(model)
+    with pytest.raises(ValueError) as info:
+        GradCAM(model, model.layer4[1].bn2)(small_x, targets)
+    message = str(info.value)
+    assert re.search(r"\bint", message, re.IGNORECASE), f"say that ints are expected: {message}"
+    assert re.search(rf"\b{N_IMAGES}\b", message), f"say how many targets: {message}"
+    if kind == "range":
+        assert re.search(rf"\b({N_CLASSES - 1}|{N_CLASSES})\b", message), \
+            f"say the valid range: {message}"
+    assert_same(before, snapshot(model))  # hooks removed and modes restored on the error path
+
+
+@pytest.mark.xfail(strict=True, reason="reference accepts only list/tuple, not every Sequence")
+def test_range_is_a_sequence_of_targets(resnet, small_x):
+    """The contract says "a sequence": range(3) is a collections.abc.Sequence."""
+    assert torch.equal(GradCAM(resnet, resnet.layer3)(small_x, range(3)),
+                       GradCAM(resnet, resnet.layer3)(small_x, [0, 1, 2]))

@@ -1,0 +1,62 @@
+"""Every lesson proven both ways with real nbgrader: the instructor version passes all its tests,
+the untouched student version passes none, and sample submissions get exact grades."""
+import pytest
+
+from autograder.build import COURSE_DIR, lesson_sources, write_source_notebooks
+from autograder.grading import grade, validate
+from autograder.samples import exercise_ids, write_samples
+
+# lesson: (total points, points of the "partial" sample = the first half of the exercises)
+EXPECTED = {
+    "01_finetune_resnet": (12, 2 + 2 + 1),
+    "02_gradcam_tutorial": (13, 3 + 1 + 2),
+    "03_gradcam_experiments": (10, 3 + 2),
+}
+LESSONS = [source.stem for source in lesson_sources()]
+
+
+def test_every_lesson_has_expected_scores():
+    assert sorted(EXPECTED) == LESSONS
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_notebook_passes_every_test(lesson, tmp_path, plants):
+    write_source_notebooks(tmp_path, [lesson])
+    result = validate(tmp_path / "source" / lesson / f"{lesson}.ipynb")
+    assert result == {}, f"the instructor version of {lesson} fails its own tests: {result}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_untouched_student_notebook_passes_no_test(lesson, plants):
+    result = validate(COURSE_DIR / lesson / f"{lesson}.ipynb", invert=True)
+    assert result == {}, f"graded cells of {lesson} pass without any answer: {result}"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, plants):
+    """Complete, partial and untouched submissions of every lesson, graded into one gradebook."""
+    root = tmp_path_factory.mktemp("grading")
+    for lesson in LESSONS:
+        write_samples(root / "submissions", lesson)
+    return root, grade(root / "submissions", workdir=root / "course", log=print)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_autograde_gives_full_partial_and_zero(lesson, graded):
+    root, scores = graded
+    total, partial = EXPECTED[lesson]
+    complete = scores["complete"][lesson]
+    assert complete["score"] == complete["max_score"] == total, complete
+    assert all(points > 0 for points in complete["cells"].values())
+    assert scores["partial"][lesson]["score"] == partial, scores["partial"][lesson]
+    exercises = exercise_ids(lesson)
+    answered = exercises[: len(exercises) // 2]
+    cells = scores["partial"][lesson]["cells"]  # test cells are named test_<exercise>
+    for exercise in exercises:
+        assert (cells[f"test_{exercise}"] > 0) == (exercise in answered), (exercise, cells)
+    untouched = scores["untouched"][lesson]
+    assert untouched["score"] == 0 and not any(untouched["cells"].values()), untouched
+    # submissions are read, never modified
+    original = root / "submissions" / "complete" / lesson / f"{lesson}.ipynb"
+    copied = root / "course" / "submitted" / "complete" / lesson / f"{lesson}.ipynb"
+    assert original.read_text() == copied.read_text()
