@@ -1,7 +1,8 @@
 """Reference implementations, exported from the lesson sources in this folder (see README.md).
 
-`from solutions import GradCAM` is the reference API of the course (see README.md).
+`from solutions import GradCAM, GuidedBackprop, GuidedGradCAM` is the course's reference API.
 """
 from solutions.gradcam_tutorial import GradCAM
+from solutions.guided_backprop import GuidedBackprop
 
-__all__ = ["GradCAM"]
+__all__ = ["GradCAM", "GuidedBackprop"]

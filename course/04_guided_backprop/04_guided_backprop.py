@@ -1,0 +1,382 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 04 — Guided Backpropagation
+#
+# Grad-CAM says *where*, at the coarse resolution of a late layer. The gradient of the score with
+# respect to the **input pixels** works at full resolution: which pixels, changed a little, would
+# change the score most? Raw, that gradient is noisy. Guided Backpropagation (Springenberg et al.,
+# 2015) changes one rule in the backward pass, through every ReLU, and the fine structure of the
+# plant appears: leaflets, veins, bands.
+#
+# **By the end you can**
+# - write the three backward rules through a ReLU (backprop, deconvnet, guided) and apply them
+#   by hand;
+# - implement a rule as a custom `torch.autograd.Function`;
+# - install it at every ReLU of a model *without changing the model*, safely with in-place and
+#   reused ReLUs, and name the case it cannot catch (`F.relu`);
+# - show attributions as images.
+#
+# **Exercises** (10 points)
+#
+# | # | you write | points |
+# | --- | --- | --- |
+# | 1 | `relu_backward` | 2 |
+# | 2 | `ReLUWithRule` | 2 |
+# | 3 | `input_gradient` | 2 |
+# | 4 | `attribution_with_rule` | 4 |
+
+# %%
+# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the repository).
+import os
+import sys
+from pathlib import Path
+
+try:
+    import utils  # noqa: F401
+except ImportError:
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "utils" / "datasets.py").exists():
+            sys.path.insert(0, str(folder))
+            break
+
+# %%
+# Setup, part 2: the imports that the functions you write use.
+from numbers import Integral
+
+import torch
+from torch import nn
+
+# %%
+# Setup, part 3: tools for this notebook and the classifier to explain.
+import matplotlib.pyplot as plt
+from torchvision.models import resnet18
+
+from utils.datasets import CLASS_NAMES, ImageDataset, balanced_subset, eval_transform, split_dir
+from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
+from utils.visualise import (add_edge_to_attributions, compare_grid, get_edge,
+                             process_attributions, to_display_image)
+
+FAST = bool(os.environ.get("NBGRADER_EXECUTION") or os.environ.get("COURSE_FAST"))
+model, info = load_checkpoint(SHIPPED_CHECKPOINT)
+test_set = ImageDataset(split_dir("test"), transform=eval_transform(info["image_size"]))
+examples = balanced_subset(test_set, 4)
+images = torch.stack([image for image, _ in examples])
+labels = torch.tensor([label for _, label in examples])
+
+# %%
+# Given: from earlier lessons (their reference solutions), so this lesson runs on its own.
+
+
+def resolve_targets(logits, targets):
+    """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
+
+    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
+    a list/tuple or 1-D integer tensor of length N with values in 0..C-1 -> as given.
+    Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
+    ValueError with a message saying what was expected.
+    """
+    n, num_classes = logits.shape
+    expected = (f"targets must be None, an int class index, or {n} class indices (one per image) "
+                f"as a list, tuple or 1-D integer tensor, each in 0..{num_classes - 1}")
+    if targets is None:
+        return logits.argmax(dim=1)
+    if isinstance(targets, torch.Tensor) and targets.dim() == 0:
+        targets = targets.item()
+    if isinstance(targets, Integral) and not isinstance(targets, bool):
+        classes = torch.full((n,), int(targets), dtype=torch.long)
+    elif isinstance(targets, torch.Tensor):
+        if targets.dim() != 1 or targets.dtype.is_floating_point or targets.dtype == torch.bool:
+            raise ValueError(f"{expected}; got a tensor of shape {tuple(targets.shape)}, "
+                             f"dtype {targets.dtype}")
+        classes = targets.detach().to("cpu", torch.long)
+    elif isinstance(targets, (list, tuple)):
+        if not all(isinstance(t, Integral) and not isinstance(t, bool) for t in targets):
+            raise ValueError(f"{expected}; got {targets!r}")
+        classes = torch.tensor([int(t) for t in targets], dtype=torch.long)
+    else:
+        raise ValueError(f"{expected}; got {type(targets).__name__}")
+    if classes.shape[0] != n:
+        raise ValueError(f"{expected}; got {classes.shape[0]} for {n} images")
+    if ((classes < 0) | (classes >= num_classes)).any():
+        raise ValueError(f"{expected}; got {classes.tolist()}")
+    return classes.to(logits.device)
+
+
+# %% [markdown]
+# ## 1. Three ways back through a ReLU
+#
+# Forward, a ReLU computes $y = \max(x, 0)$. Backward, it receives $g = \partial s/\partial y$
+# (how the score $s$ changes with its output) and must send something back for its input.
+#
+# | rule | sends back | keeps |
+# | --- | --- | --- |
+# | **backprop** (the true gradient) | $g \cdot [x > 0]$ | where the *input* was positive |
+# | **deconvnet** (Zeiler & Fergus, 2014) | $\max(g, 0)$ | where the *signal from above* is positive |
+# | **guided** (Springenberg et al., 2015) | $\max(g, 0) \cdot [x > 0]$ | both |
+#
+# A worked example, four units:
+#
+# | | unit 1 | unit 2 | unit 3 | unit 4 |
+# | --- | --- | --- | --- | --- |
+# | forward input $x$ | 2 | −1 | 3 | −2 |
+# | gradient from above $g$ | 0.5 | 0.7 | −0.4 | −0.9 |
+# | backprop | 0.5 | 0 | −0.4 | 0 |
+# | deconvnet | 0.5 | 0.7 | 0 | 0 |
+# | guided | 0.5 | 0 | 0 | 0 |
+#
+# The guided rule passes back only signal that was *active* on the way up and *increases* the
+# score on the way down. Negative gradients from above (units that argue against the class) are
+# dropped at every layer, which is why the result looks clean, and also why (lesson 05) it hardly
+# depends on the class.
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "7b81ac83284fc6f28c3ff53b3e4105ee", "grade": false, "grade_id": "relu_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def relu_backward(grad_output, forward_input, rule):
+    """What a ReLU sends back under `rule` ("backprop", "deconvnet" or "guided").
+
+    grad_output: gradient arriving from above, same shape as forward_input (the ReLU's input in
+    the forward pass). Returns a tensor of that shape. Raises ValueError for another rule.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "0aca9208c2bd56ee94db1a5367b3c054", "grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_x = torch.tensor([2.0, -1.0, 3.0, -2.0])
+_g = torch.tensor([0.5, 0.7, -0.4, -0.9])
+assert torch.equal(relu_backward(_g, _x, "backprop"), torch.tensor([0.5, 0.0, -0.4, 0.0]))
+assert torch.equal(relu_backward(_g, _x, "deconvnet"), torch.tensor([0.5, 0.7, 0.0, 0.0]))
+assert torch.equal(relu_backward(_g, _x, "guided"), torch.tensor([0.5, 0.0, 0.0, 0.0]))
+print("Visible tests passed.")
+
+
+# %% [markdown]
+# ## 2. A ReLU with a rule of its own
+#
+# A `torch.autograd.Function` defines both directions: `forward(ctx, ...)` computes the output and
+# may keep what the backward needs on `ctx` (`ctx.save_for_backward(tensor)` for tensors, plain
+# attributes for the rest); `backward(ctx, grad_output)` returns one gradient per input of
+# `forward` (`None` for inputs that are not tensors). Call it with `ReLUWithRule.apply(x, rule)`.
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "f0b15c33428b45c086a149d072e9e386", "grade": false, "grade_id": "ReLUWithRule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ReLUWithRule(torch.autograd.Function):
+    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule)."""
+
+    @staticmethod
+    def forward(ctx, x, rule):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "5ffce6c2232072f8a7bdc40e9b4f491d", "grade": true, "grade_id": "test_ReLUWithRule", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_xx = _x.clone().requires_grad_(True)
+_y = ReLUWithRule.apply(_xx, "guided")
+assert torch.equal(_y, torch.relu(_x)), "forward is max(x, 0)"
+(_grad,) = torch.autograd.grad(_y, _xx, grad_outputs=_g)
+assert torch.equal(_grad, torch.tensor([0.5, 0.0, 0.0, 0.0])), _grad
+print("Visible tests passed.")
+
+
+# %% [markdown]
+# ## 3. The plain input gradient
+#
+# First the baseline: $\partial y^c / \partial x$, the gradient of each image's target logit with
+# respect to its pixels. Two promises we keep from lesson 02: **do not touch the caller's
+# tensors** (differentiate with respect to a detached copy of `x`; never call `requires_grad_`
+# on the input you were given) and **leave the model as it was** (run it in evaluation mode, then
+# restore every module's mode).
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "7df067c9f7b09e56501272460f0bd599", "grade": false, "grade_id": "input_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def input_gradient(model, x, targets=None):
+    """d(logit of each image's target class) / d(input): a tensor shaped like x (N, C, H, W).
+
+    targets: as in resolve_targets (None = each image's predicted class). The model runs in
+    eval mode and every module's mode is restored afterwards; x is not modified, its
+    requires_grad flag is unchanged, and no parameter's .grad is filled in.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "02d74137acee876228cdfad02e7c1a89", "grade": true, "grade_id": "test_input_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_lin = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+_inp = torch.randn(2, 3, 2, 2)
+_grad = input_gradient(_lin, _inp, targets=[0, 2])
+assert _grad.shape == _inp.shape and not _inp.requires_grad
+assert torch.allclose(_grad[0].flatten(), _lin[1].weight[0]), "for a linear model: the weights"
+assert torch.allclose(_grad[1].flatten(), _lin[1].weight[2])
+assert all(p.grad is None for p in _lin.parameters()), "use torch.autograd.grad"
+print("Visible tests passed.")
+
+# %% [markdown]
+# ## 4. Changing the rule at every ReLU, without changing the model
+#
+# We want every `nn.ReLU` of the model to behave like `ReLUWithRule` for one call. Three traps:
+#
+# 1. **Do not swap modules.** Replacing `model.relu` by another module (or setting
+#    `inplace = False`, as many tutorials do) changes the caller's model, and any error halfway
+#    leaves it changed. Hooks that we remove in a `finally` leave it exactly as it was.
+# 2. **In-place ReLUs.** torchvision's ReLUs are `inplace=True`: by the time a *forward hook* runs,
+#    the ReLU has overwritten its input, and the ReLU's own backward sits in the graph. (And
+#    `register_full_backward_hook` on an in-place ReLU raises an error.) The cure: a **forward
+#    pre-hook** keeps the original input and hands the ReLU a clone to overwrite; the forward hook
+#    then returns `ReLUWithRule.apply(original, rule)` in place of the ReLU's output, so the
+#    ReLU's own result and its backward are left out of the graph.
+# 3. **Reused ReLUs.** torchvision's `BasicBlock` calls *one* ReLU module twice per forward pass.
+#    Hooks run on every call, so keep the originals on a stack (pre-hook pushes, hook pops).
+#
+# The demonstration below shows trap 2 for backward hooks:
+
+# %%
+demo = resnet18(weights=None).eval()
+handle = demo.relu.register_full_backward_hook(lambda module, grad_in, grad_out: None)
+try:
+    demo(torch.randn(1, 3, 32, 32, requires_grad=True)).sum().backward()
+    print("no error (this PyTorch accepts it)")
+except RuntimeError as error:
+    print("RuntimeError:", str(error).splitlines()[0][:150])
+finally:
+    handle.remove()
+calls = []
+handle = demo.layer1[0].relu.register_forward_hook(lambda *args: calls.append(1))
+with torch.no_grad():
+    demo(torch.randn(1, 3, 32, 32))
+handle.remove()
+print(f"trap 3: the ReLU module of layer1[0] ran {len(calls)} times in one forward pass")
+
+
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "8ba67a8384eed66dc72f3458c6033bb6", "grade": false, "grade_id": "attribution_with_rule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def attribution_with_rule(model, x, targets, rule):
+    """Input gradient of each image's target logit, with `rule` at every nn.ReLU module.
+
+    rule: "backprop" (= input_gradient), "deconvnet" or "guided". targets: as in resolve_targets.
+    Returns a tensor shaped like x. Install the rule with hooks on every nn.ReLU (a forward
+    pre-hook that keeps the input and passes on a clone; a forward hook that returns
+    ReLUWithRule.apply(kept input, rule)); remove every hook in a finally block; eval mode with
+    every module's mode restored; x untouched; no parameter .grad filled in.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "89d0b45b2a85b22a2056fc6038de6842", "grade": true, "grade_id": "test_attribution_with_rule", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+_net = resnet18(weights=None, num_classes=4).eval()
+_inp = torch.randn(2, 3, 32, 32)
+_plain = attribution_with_rule(_net, _inp, [1, 3], "backprop")
+assert torch.allclose(_plain, input_gradient(_net, _inp, [1, 3]), atol=1e-6), \
+    "with the backprop rule you must get the plain gradient"
+_guided = attribution_with_rule(_net, _inp, [1, 3], "guided")
+assert _guided.shape == _inp.shape and not torch.allclose(_guided, _plain)
+assert all(not m._forward_hooks and not m._forward_pre_hooks for m in _net.modules()), "remove hooks"
+assert all(m.inplace for m in _net.modules() if isinstance(m, nn.ReLU)), "do not change the model"
+print("Visible tests passed.")
+
+
+# %% [markdown]
+# The course's `GuidedBackprop` class is a thin wrapper around your function (it is what
+# `from solutions import GuidedBackprop` gives the instructor, and lesson 05 builds on it):
+
+# %%
+class GuidedBackprop:
+    """Guided Backpropagation: gb = GuidedBackprop(model); attributions = gb(x, targets=None).
+
+    Returns the input gradient (N, C, H, W) with the guided rule at every nn.ReLU module.
+    The model, its modules, modes and flags, and the input are left exactly as they were.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def __call__(self, x, targets=None):
+        return attribution_with_rule(self.model, x, targets, "guided")
+
+
+# %% [markdown]
+# ### The trap hooks cannot catch: `F.relu`
+#
+# A network that calls the *function* `torch.nn.functional.relu` in its `forward` has no ReLU
+# module to hook. Nothing fails: the result is silently the plain gradient.
+
+# %%
+class FunctionalNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(torch.nn.functional.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+functional = FunctionalNet().eval()
+probe = torch.randn(1, 3, 8, 8)
+same = torch.allclose(GuidedBackprop(functional)(probe, 0), input_gradient(functional, probe, 0))
+print(f"guided == plain gradient for a network built on F.relu: {same}")
+
+# %% [markdown]
+# ## 5. Seeing attributions
+#
+# An attribution has three channels, one per colour. `process_attributions` turns it into an
+# image: `mode="magnitude"` shows the largest absolute value over the channels (clipped at the
+# 99th percentile, so that a few extreme pixels do not wash everything out), `mode="channels"`
+# shows signed values around grey. Canny edges of the photo (`get_edge`) drawn on top help to see
+# *what* lights up.
+
+# %%
+rules = ["backprop", "deconvnet", "guided"]
+attributions = {rule: attribution_with_rule(model, images, None, rule) for rule in rules}
+rows = []
+for i, image in enumerate(images):
+    edges = get_edge(image)
+    rows.append([to_display_image(image)] + [
+        add_edge_to_attributions(process_attributions(attributions[rule][i]), edges, alpha=0.35)
+        for rule in rules])
+fig = compare_grid(rows, titles=["image", "gradient", "deconvnet", "guided backprop"],
+                   row_labels=[CLASS_NAMES[label] for label in labels])
+display(fig)
+
+# %% [markdown]
+# The plain gradient is speckled across the whole image; deconvnet sharpens shapes but shows
+# edges of everything, distractors included; guided backpropagation picks out the plant's fine
+# structure. Keep in mind what it is: the image structures that excite the network, with all
+# negative evidence removed. Lesson 05 shows that this makes it almost blind to the class.
+#
+# ## Recap
+#
+# - The backward rule through a ReLU is a choice: the true gradient masks by the forward input,
+#   deconvnet by the sign of the signal from above, guided backprop by both.
+# - A custom `torch.autograd.Function` sets the backward rule; hooks install it for one call and
+#   are removed in a `finally`, so the caller's model is never changed.
+# - In-place ReLUs need a forward pre-hook that keeps the original input; reused ReLUs need a stack;
+#   functional `F.relu` cannot be reached by module hooks at all.
+#
+# **Next:** lesson 05 multiplies guided backprop by Grad-CAM.
+#
+# **Further reading**
+# - J. T. Springenberg, A. Dosovitskiy, T. Brox, M. Riedmiller. *Striving for Simplicity: The All
+#   Convolutional Net.* ICLR Workshop 2015.
+# - M. D. Zeiler, R. Fergus. *Visualizing and Understanding Convolutional Networks.* ECCV 2014.
+# - W. Nie, Y. Zhang, A. Patel. *A Theoretical Explanation for Perplexing Behaviors of
+#   Backpropagation-based Visualizations.* ICML 2018.
