@@ -4,5 +4,6 @@
 """
 from solutions.gradcam_tutorial import GradCAM
 from solutions.guided_backprop import GuidedBackprop
+from solutions.guided_gradcam import GuidedGradCAM
 
-__all__ = ["GradCAM", "GuidedBackprop"]
+__all__ = ["GradCAM", "GuidedBackprop", "GuidedGradCAM"]

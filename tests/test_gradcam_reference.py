@@ -30,6 +30,7 @@ How the libraries are made comparable (details in each test's docstring):
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -100,13 +101,13 @@ def seeded_net(name):
 
 
 def max_diff(a, b):
-    a = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a)
-    b = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b)
+    """max |a - b| in float64; a and b are tensors or numpy arrays of the same shape."""
+    a, b = (t if isinstance(t, torch.Tensor) else torch.from_numpy(np.asarray(t)) for t in (a, b))
     assert a.shape == b.shape, (a.shape, b.shape)
     return (a.double() - b.double()).abs().max().item()
 
 
-def ground_truth_zero_offset(model, layer, x, targets):
+def ground_truth_zero_offset(model, layer, x, targets, raw=False):
     """Grad-CAM by an additive zero: the hook returns `output + delta` (delta = 0, requires grad).
 
     `output + delta` is a new tensor, so later in-place operations act on it and never on
@@ -128,7 +129,35 @@ def ground_truth_zero_offset(model, layer, x, targets):
     score = logits[torch.arange(len(targets)), torch.as_tensor(targets)].sum()
     (grad,) = torch.autograd.grad(score, kept["delta"])
     cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))
-    return minmax_upsample(cam, x.shape[-2:])
+    maps = minmax_upsample(cam, x.shape[-2:])
+    return (cam, maps) if raw else maps
+
+
+def pgc_postprocess(cam, size):
+    """pytorch-grad-cam 1.5's post-processing of a raw (N, h, w) map, in float64 with torch.
+
+    compute_cam_per_layer: relu, then scale_cam_image(cam, (W, H)): per image
+    (c - min c) / (1e-7 + max(c - min c)), then cv2.resize INTER_LINEAR (= bilinear,
+    align_corners=False); aggregate_multi_layers: relu, mean over the one layer, scale_cam_image.
+    """
+    def scale(c):
+        c = c - c.amin(dim=(1, 2), keepdim=True)
+        return c / (1e-7 + c.amax(dim=(1, 2), keepdim=True))
+
+    up = F.interpolate(scale(torch.relu(cam.double()))[:, None], size=tuple(size),
+                       mode="bilinear", align_corners=False)[:, 0]
+    return scale(torch.relu(up))
+
+
+class LogitScale(nn.Module):
+    """`model` with its logits multiplied by `factor` (same modules, same layers)."""
+
+    def __init__(self, model, factor):
+        super().__init__()
+        self.model, self.factor = model, factor
+
+    def forward(self, x):
+        return self.model(x) * self.factor
 
 
 def resnet18_last_block_split(model, x):
@@ -203,6 +232,19 @@ class Nets:
         return self._maps[(name, layer)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread while this module runs (restored afterwards).
+
+    On the shared 2-core machine, these small tensors ran about 30x slower with 2 OpenMP threads
+    when another job was busy (measured 1.1 s vs 0.035 s per GradCAM call).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def nets():
     return Nets()
@@ -232,16 +274,42 @@ def test_matches_zero_offset_ground_truth(nets, name, layer):
 
 @pytest.mark.parametrize("name,layer", NOT_IN_PLACE)
 def test_matches_pytorch_grad_cam(nets, name, layer):
-    """reference == pytorch-grad-cam GradCAM's default output, for layers not modified in place.
+    """reference == pytorch-grad-cam GradCAM's output, for layers not modified in place.
 
-    pytorch-grad-cam post-processes as s(cv2_bilinear(s(relu(cam)))) with a 1e-7-guarded
-    per-image min-max s; the inner s cancels (bilinear resizing is affine-equivariant), so the
-    result is the contract's min-max(bilinear(relu(cam))) up to ~1e-7 (module docstring).
+    pytorch-grad-cam post-processes as s(cv2_bilinear(s(relu(cam)))) with the per-image min-max
+    s(c) = (c - min c) / (1e-7 + max(c - min c)); the inner s cancels (bilinear resizing is
+    affine-equivariant), so this is the contract's min-max(bilinear(relu(cam))) *except* for the
+    absolute 1e-7 guards: writing S for the raw map's span, the result is the contract's map
+    times 1 / (1 + 1e-7 * (1e-7 + S) / S_up) with S_up ~ S the upsampled span, i.e. off by about
+    1e-14 / S. Negligible for ResNet18 / VGG11 (S ~ 1e-2 .. 1), but the seeded random
+    MobileNetV3 has logits ~1e-9 and raw maps with S ~ 1e-11, where it is ~1e-3.
+
+    So, three checks:
+    1. pytorch-grad-cam, as is, == its post-processing reproduced here in float64 (torch
+       bilinear in place of cv2) on the raw map of the zero-offset ground truth: its whole
+       difference from the reference is the post-processing described above (recorded as
+       "pytorch-grad-cam (raw)").
+    2. The normalised Grad-CAM map does not change when the logits are multiplied by c > 0, and
+       for c = 2**k the scaling is exact in floating point (every gradient is scaled by 2**k).
+       Where S < 1e-4 we run pytorch-grad-cam on `LogitScale(model, 2**k)`, which brings S to
+       about 1, and the reference on the same wrapper equals the reference on the bare model.
+    3. reference == pytorch-grad-cam (on the wrapper where used) to 1e-5.
     """
     model, x, targets = nets.get(name)
-    theirs = pgc_gradcam(model, nets.layer(name, layer), x, targets)
-    diff = max_diff(nets.reference(name, layer), theirs)
-    assert _record(name, layer, "pytorch-grad-cam", diff) <= TOL
+    layer_module = nets.layer(name, layer)
+    ours = nets.reference(name, layer)
+    raw_map, truth = ground_truth_zero_offset(model, layer_module, x, targets, raw=True)
+    as_is = pgc_gradcam(model, layer_module, x, targets)
+    assert max_diff(as_is, pgc_postprocess(raw_map, x.shape[-2:])) <= TOL
+    _record(name, layer, "pytorch-grad-cam (raw)", max_diff(ours, as_is))
+
+    span = (raw_map.amax(dim=(1, 2)) - raw_map.amin(dim=(1, 2))).min().item()
+    theirs = as_is
+    if span < 1e-4:
+        scaled = LogitScale(model, 2.0 ** math.ceil(math.log2(1.0 / span)))
+        theirs = pgc_gradcam(scaled, layer_module, x, targets)
+        assert max_diff(GradCAM(scaled, layer_module)(x, targets), ours) <= TOL
+    assert _record(name, layer, "pytorch-grad-cam", max_diff(ours, theirs)) <= TOL
 
 
 def test_pytorch_grad_cam_is_wrong_where_reference_is_right(nets):
@@ -344,9 +412,12 @@ def test_shape_dtype_range(resnet, small_x):
     assert isinstance(maps, torch.Tensor) and maps.dtype == torch.float32
     assert maps.shape == (3, 48, 64)
     assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
-    # per-image min-max: every (non-constant) map spans exactly [0, 1]
-    assert torch.allclose(maps.amax(dim=(1, 2)), torch.ones(3), atol=1e-6)
-    assert torch.equal(maps.amin(dim=(1, 2)), torch.zeros(3))
+    # per-image min-max: each map spans exactly [0, 1], or is all zero (no positive evidence;
+    # with this seed, image 2's map for class 6 is)
+    for single in maps:
+        if single.any():
+            assert single.min().item() == 0 and single.max().item() == pytest.approx(1, abs=1e-6)
+    assert maps[0].any(), "at least one map is not degenerate"
 
 
 def tiny_net():
@@ -524,8 +595,9 @@ BAD_TARGETS = [
         strict=True, reason="reference bug: torch.tensor's own ValueError ('Overflow when "
         "unpacking long long') escapes, without saying what was expected")),
     pytest.param(torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "type", id="complex-tensor",
-                 marks=pytest.mark.xfail(strict=True, reason="reference bug: complex tensors "
-                                         "pass the dtype check and are cast to int64")),
+                 marks=[pytest.mark.xfail(strict=True, reason="reference bug: complex tensors "
+                                          "pass the dtype check and are cast to int64"),
+                        pytest.mark.filterwarnings("ignore:Casting complex values")]),
 ]
 
 

@@ -9,9 +9,13 @@ from torch import nn
 from autograder.checks import finetune_resnet as checks
 from autograder.checks import gradcam_experiments as experiment_checks
 from autograder.checks import gradcam_tutorial as gradcam_checks
+from autograder.checks import guided_backprop as guided_checks
+from autograder.checks import guided_gradcam as ggc_checks
 from solutions import finetune_resnet as reference
 from solutions import gradcam_experiments as experiments
 from solutions import gradcam_tutorial as gradcam
+from solutions import guided_backprop as guided
+from solutions import guided_gradcam as ggc
 
 def test_reference_passes_every_hidden_check():
     gradcam_checks.check_capture_activations(gradcam.capture_activations)
@@ -23,6 +27,14 @@ def test_reference_passes_every_hidden_check():
     for name in ("gradcam_variant", "counterfactual_map", "pointing_game", "energy_pointing_game",
                  "uniform_baseline"):
         getattr(experiment_checks, f"check_{name}")(getattr(experiments, name))
+    guided_checks.check_relu_backward(guided.relu_backward)
+    guided_checks.check_relu_with_rule(guided.ReLUWithRule)
+    guided_checks.check_input_gradient(guided.input_gradient)
+    guided_checks.check_attribution_with_rule(guided.attribution_with_rule)
+    ggc_checks.check_guided_gradcam(ggc.guided_gradcam)
+    ggc_checks.check_switchable_relu(ggc.SwitchableReLU)
+    ggc_checks.check_one_pass_guided_gradcam(ggc.one_pass_guided_gradcam)
+    ggc_checks.check_map_correlation(ggc.map_correlation)
     checks.check_label_from_filename(reference.label_from_filename)
     checks.check_replace_head(reference.replace_head)
     checks.check_freeze_backbone(reference.freeze_backbone)
@@ -126,6 +138,33 @@ def _energy_without_zero_guard(maps, masks):
     return (maps * masks).flatten(1).sum(1) / maps.flatten(1).sum(1)
 
 
+def _attribution_with_forward_hook_only(model, x, targets, rule):
+    """Hooks only after the ReLU: wrong for in-place ReLUs (the ReLU's own backward remains)."""
+    handles = [m.register_forward_hook(lambda mod, inp, out: guided.ReLUWithRule.apply(inp[0], rule))
+               for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        return guided.input_gradient(model, x, targets)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _one_pass_with_guided_layer_gradient(model, layer, x, targets=None):
+    """Takes the Grad-CAM gradient through guided ReLUs: wrong below the last block."""
+    return ggc.guided_gradcam(guided.GuidedBackprop(model)(x, targets),
+                              _gradcam_through_guided_relus(model, layer, x, targets))
+
+
+def _gradcam_through_guided_relus(model, layer, x, targets):
+    handles = [m.register_forward_hook(lambda mod, inp, out: guided.ReLUWithRule.apply(
+        inp[0], "guided")) for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        return gradcam.GradCAM(model, layer)(x, targets)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @pytest.mark.parametrize("check, wrong, words", [
     (checks.check_label_from_filename, _label_no_range_check, "ValueError"),
     (checks.check_replace_head, _head_ignores_num_classes, "num_classes=2"),
@@ -139,6 +178,8 @@ def _energy_without_zero_guard(maps, masks):
     (gradcam_checks.check_gradcam_class, _GradCAMLeavesTrainMode, "restore every module's mode"),
     (experiment_checks.check_pointing_game, _pointing_counts_zero_maps, "all zero: a miss"),
     (experiment_checks.check_energy_pointing_game, _energy_without_zero_guard, "NaN"),
+    (guided_checks.check_attribution_with_rule, _attribution_with_forward_hook_only, "pre-hook"),
+    (ggc_checks.check_one_pass_guided_gradcam, _one_pass_with_guided_layer_gradient, "'backprop'"),
 ])
 def test_hidden_checks_reject_wrong_answers_with_a_useful_message(check, wrong, words):
     with pytest.raises(AssertionError) as failure:

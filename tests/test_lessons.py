@@ -11,6 +11,8 @@ EXPECTED = {
     "01_finetune_resnet": (12, 2 + 2 + 1),
     "02_gradcam_tutorial": (13, 3 + 1 + 2),
     "03_gradcam_experiments": (10, 3 + 2),
+    "04_guided_backprop": (10, 2 + 2),
+    "05_guided_gradcam": (9, 1 + 2),
 }
 LESSONS = [source.stem for source in lesson_sources()]
 

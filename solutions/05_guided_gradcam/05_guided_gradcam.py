@@ -1,0 +1,371 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 05 — Guided Grad-CAM: where *and* what
+#
+# Grad-CAM (lesson 02) knows the class but sees through a coarse $7 \times 7$ grid. Guided
+# Backpropagation (lesson 04) is sharp but, as we will measure, nearly blind to the class.
+# Selvaraju et al. (2017) multiply the two:
+#
+# $$\text{Guided Grad-CAM}^c = \text{GuidedBackprop}^c(x) \odot \operatorname{Upsample}\big(L^c_{\text{Grad-CAM}}\big),$$
+#
+# pixel by pixel, every colour channel scaled by the heatmap. The result is sharp *and* about the
+# class: the fine structure of the plant, only where the evidence for the class is.
+#
+# **By the end you can**
+# - combine the two maps, and compute both from **one forward pass** with a backward rule that can
+#   be switched between the two gradients;
+# - measure class discrimination: how much a map changes when you ask about another class.
+#
+# **Exercises** (9 points)
+#
+# | # | you write | points |
+# | --- | --- | --- |
+# | 1 | `guided_gradcam` | 1 |
+# | 2 | `SwitchableReLU` | 2 |
+# | 3 | `one_pass_guided_gradcam` | 4 |
+# | 4 | `map_correlation` | 2 |
+
+# %%
+# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the repository).
+import os
+import sys
+from pathlib import Path
+
+try:
+    import utils  # noqa: F401
+except ImportError:
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "utils" / "datasets.py").exists():
+            sys.path.insert(0, str(folder))
+            break
+
+# %% tags=["export"]
+# Setup, part 2: the imports that the functions you write use.
+from numbers import Integral
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# %%
+# Setup, part 3: tools for this notebook and the classifier to explain.
+import time
+
+from torchvision.models import resnet18
+
+from utils.datasets import CLASS_NAMES, ImageDataset, balanced_subset, eval_transform, split_dir
+from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
+from utils.visualise import compare_grid, overlay_heatmap, process_attributions, to_display_image
+
+FAST = bool(os.environ.get("NBGRADER_EXECUTION") or os.environ.get("COURSE_FAST"))
+model, info = load_checkpoint(SHIPPED_CHECKPOINT)
+test_set = ImageDataset(split_dir("test"), transform=eval_transform(info["image_size"]))
+examples = balanced_subset(test_set, 4 if FAST else 8)
+images = torch.stack([image for image, _ in examples])
+labels = torch.tensor([label for _, label in examples])
+
+# %%
+# include: gradcam_tutorial.capture_activations, gradcam_tutorial.channel_weights, gradcam_tutorial.weighted_combination, gradcam_tutorial.upsample_and_normalise, gradcam_tutorial.resolve_targets, gradcam_tutorial.GradCAM, guided_backprop.relu_backward, guided_backprop.ReLUWithRule, guided_backprop.attribution_with_rule, guided_backprop.GuidedBackprop
+
+# %% [markdown]
+# ## 1. Combining the two maps
+#
+# Guided backprop gives $(N, C, H, W)$, Grad-CAM $(N, H, W)$ in $[0, 1]$: give the heatmap a
+# channel dimension and multiply.
+
+# %% nbgrader={"grade": false, "grade_id": "guided_gradcam", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def guided_gradcam(guided, cam):
+    """Guided Grad-CAM from its parts: guided (N, C, H, W) * cam (N, H, W), broadcast over C."""
+    ### BEGIN SOLUTION
+    return guided * cam[:, None]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_guided_gradcam", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+_gb = torch.ones(2, 3, 2, 2)
+_cam = torch.tensor([[[0.0, 1.0], [0.5, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
+_out = guided_gradcam(_gb, _cam)
+assert _out.shape == (2, 3, 2, 2) and torch.equal(_out[0, 2], _cam[0]) and torch.equal(_out[1], _gb[1])
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import guided_gradcam as hidden_checks
+hidden_checks.check_guided_gradcam(guided_gradcam)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The straightforward way runs the model twice, once per method:
+
+# %%
+def two_pass_guided_gradcam(model, layer, x, targets=None):
+    return guided_gradcam(GuidedBackprop(model)(x, targets), GradCAM(model, layer)(x, targets))
+
+
+two_pass = two_pass_guided_gradcam(model, model.layer4, images)
+print("two-pass Guided Grad-CAM:", tuple(two_pass.shape))
+
+# %% [markdown]
+# ## 2. One forward pass
+#
+# Both gradients start from the same score $y^c$ and the same forward pass; they differ only in
+# the rule at the ReLUs on the way back: Grad-CAM needs the **true** gradient at the target layer,
+# guided backprop the **guided** one at the input. So: run the forward pass once with ReLUs whose
+# backward rule is read from a switch *when the backward pass runs*, then
+#
+# 1. set the switch to `"backprop"` and take $\partial y^c / \partial A$ (a short walk back, from
+#    the score to the target layer only), keeping the graph (`retain_graph=True`);
+# 2. set it to `"guided"` and take the gradient at the input (the full walk back).
+#
+# One forward pass instead of two, and the first backward walk is short: for ResNet18's `layer4`
+# it crosses only the pooling and the last linear layer.
+
+# %% nbgrader={"grade": false, "grade_id": "SwitchableReLU", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+class SwitchableReLU(torch.autograd.Function):
+    """max(x, 0) forward; backward by the rule in `switch["rule"]` *at backward time*.
+
+    Use SwitchableReLU.apply(x, switch) with switch a dict such as {"rule": "guided"};
+    the rules are those of relu_backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, switch):
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(x)
+        ctx.switch = switch
+        return x.clamp(min=0)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
+        (x,) = ctx.saved_tensors
+        return relu_backward(grad_output, x, ctx.switch["rule"]), None
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_SwitchableReLU", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_x = torch.tensor([2.0, -1.0, 3.0, -2.0], requires_grad=True)
+_g = torch.tensor([0.5, 0.7, -0.4, -0.9])
+_switch = {"rule": "backprop"}
+_y = SwitchableReLU.apply(_x, _switch)
+(_plain,) = torch.autograd.grad(_y, _x, _g, retain_graph=True)
+_switch["rule"] = "guided"
+(_guided,) = torch.autograd.grad(_y, _x, _g)
+assert torch.equal(_plain, torch.tensor([0.5, 0.0, -0.4, 0.0])), _plain
+assert torch.equal(_guided, torch.tensor([0.5, 0.0, 0.0, 0.0])), "read the rule at backward time"
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import guided_gradcam as hidden_checks
+hidden_checks.check_switchable_relu(SwitchableReLU)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": false, "grade_id": "one_pass_guided_gradcam", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def one_pass_guided_gradcam(model, layer, x, targets=None):
+    """Guided Grad-CAM (N, C, H, W) from one forward pass; equal to the two-pass version.
+
+    Hooks (all removed in a finally block): on every nn.ReLU, a forward pre-hook that keeps the
+    input and passes on a clone, and a forward hook that returns SwitchableReLU.apply(kept, switch);
+    on `layer`, a forward hook that keeps its output and returns a clone to the network.
+    Then: rule "backprop" -> gradient at the kept layer output (retain_graph=True) -> Grad-CAM map
+    (channel_weights, weighted_combination, upsample_and_normalise); rule "guided" -> gradient at
+    a detached copy of x. Eval mode, every module's mode restored; x and the model untouched.
+    """
+    ### BEGIN SOLUTION
+    switch = {"rule": "backprop"}
+    kept_inputs, kept_output = {}, []
+
+    def keep_input(module, inputs):
+        kept_inputs.setdefault(module, []).append(inputs[0])
+        return (inputs[0].clone(),) + tuple(inputs[1:])
+
+    def switchable(module, inputs, output):
+        return SwitchableReLU.apply(kept_inputs[module].pop(), switch)
+
+    def keep_output(module, inputs, output):
+        kept_output.append(output)
+        return output.clone()
+
+    handles = []
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        for module in model.modules():
+            if isinstance(module, nn.ReLU):
+                handles.append(module.register_forward_pre_hook(keep_input))
+                handles.append(module.register_forward_hook(switchable))
+        handles.append(layer.register_forward_hook(keep_output))
+        pixels = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(pixels)
+            if len(kept_output) != 1:
+                raise RuntimeError(f"the target layer ran {len(kept_output)} times; choose a "
+                                   "layer that runs exactly once")
+            classes = resolve_targets(logits, targets)
+            score = logits.gather(1, classes[:, None]).sum()
+            (layer_gradient,) = torch.autograd.grad(score, kept_output[0], retain_graph=True)
+            switch["rule"] = "guided"
+            (guided,) = torch.autograd.grad(score, pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, mode in modes:
+            module.training = mode
+    cam = weighted_combination(kept_output[0].detach(), channel_weights(layer_gradient))
+    return guided_gradcam(guided, upsample_and_normalise(cam, x.shape[-2:]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_one_pass_guided_gradcam", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+_net = resnet18(weights=None, num_classes=4).eval()
+_inp = torch.randn(2, 3, 32, 32)
+for _layer in (_net.layer4, _net.layer3):
+    _one = one_pass_guided_gradcam(_net, _layer, _inp, [0, 2])
+    _two = two_pass_guided_gradcam(_net, _layer, _inp, [0, 2])
+    assert _one.shape == _inp.shape
+    assert (_one - _two).abs().max() <= 1e-5 * _two.abs().max() + 1e-12, "differs from two passes"
+assert all(not m._forward_hooks and not m._forward_pre_hooks for m in _net.modules()), "remove hooks"
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import guided_gradcam as hidden_checks
+hidden_checks.check_one_pass_guided_gradcam(one_pass_guided_gradcam)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The course's `GuidedGradCAM` class wraps your function (`from solutions import GuidedGradCAM`):
+
+# %% tags=["export"]
+class GuidedGradCAM:
+    """Guided Grad-CAM: ggc = GuidedGradCAM(model, layer); maps = ggc(x, targets=None).
+
+    Returns (N, C, H, W) = GuidedBackprop(x) * GradCAM(x)[:, None], from one forward pass. The
+    model, its modules, modes and flags, and the input are left exactly as they were.
+    """
+
+    def __init__(self, model, target_layer):
+        self.model = model
+        self.target_layer = target_layer
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def __call__(self, x, targets=None):
+        return one_pass_guided_gradcam(self.model, self.target_layer, x, targets)
+
+
+# %% [markdown]
+# What one pass saves (skipped in fast mode):
+
+# %%
+if not FAST:
+    batch = images[:8]
+    for name, run in (("two passes", lambda: two_pass_guided_gradcam(model, model.layer4, batch)),
+                      ("one pass", lambda: GuidedGradCAM(model, model.layer4)(batch))):
+        run()
+        start = time.perf_counter()
+        for _ in range(3):
+            run()
+        print(f"{name:>10}: {(time.perf_counter() - start) / 3 * 1000:.0f} ms per batch of 8")
+
+# %% [markdown]
+# ## 3. Pictures: the parts and the product
+
+# %%
+cams = GradCAM(model, model.layer4)(images)
+guided = GuidedBackprop(model)(images)
+product = GuidedGradCAM(model, model.layer4)(images)
+rows = [[to_display_image(image), overlay_heatmap(image, cam), process_attributions(gb),
+         process_attributions(ggc)] for image, cam, gb, ggc in zip(images, cams, guided, product)]
+display(compare_grid(rows, titles=["image", "Grad-CAM", "guided backprop", "Guided Grad-CAM"],
+                     row_labels=[CLASS_NAMES[label] for label in labels]))
+
+# %% [markdown]
+# ## 4. Class discrimination, measured
+#
+# Ask each method about two different classes for the same image. A class-discriminative method
+# gives two different maps; one that ignores the class gives the same map twice. The Pearson
+# correlation between the two maps (flattened) measures it: near 1 = the same picture.
+
+# %% nbgrader={"grade": false, "grade_id": "map_correlation", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
+def map_correlation(maps_a, maps_b):
+    """Pearson correlation per image between two batches of maps of equal shape (N, ...).
+
+    Returns a float tensor (N,). A constant map has no correlation with anything: give 0 there.
+    """
+    ### BEGIN SOLUTION
+    a = maps_a.flatten(1).double()
+    b = maps_b.flatten(1).double()
+    a = a - a.mean(dim=1, keepdim=True)
+    b = b - b.mean(dim=1, keepdim=True)
+    norms = a.norm(dim=1) * b.norm(dim=1)
+    correlation = (a * b).sum(dim=1) / torch.where(norms > 0, norms, torch.ones_like(norms))
+    return torch.where(norms > 0, correlation, torch.zeros_like(correlation)).float()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_map_correlation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+_a = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+_r = map_correlation(_a, torch.tensor([[2.0, 4.0, 6.0], [0.0, 5.0, 1.0]]))
+assert _r.shape == (2,) and abs(_r[0] - 1) < 1e-6 and _r[1] == 0, _r
+assert abs(map_correlation(_a[:1], -_a[:1])[0] + 1) < 1e-6
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+from autograder.checks import guided_gradcam as hidden_checks
+hidden_checks.check_map_correlation(map_correlation)
+### END HIDDEN TESTS
+
+# %%
+with torch.no_grad():
+    ranked = model(images).argsort(dim=1, descending=True)
+first, second = ranked[:, 0], ranked[:, 1]  # the predicted class and the runner-up
+scores = {
+    "Grad-CAM": (GradCAM(model, model.layer4)(images, first),
+                 GradCAM(model, model.layer4)(images, second)),
+    "guided backprop": (GuidedBackprop(model)(images, first), GuidedBackprop(model)(images, second)),
+    "Guided Grad-CAM": (GuidedGradCAM(model, model.layer4)(images, first),
+                        GuidedGradCAM(model, model.layer4)(images, second)),
+}
+print("correlation between the maps for the predicted class and the runner-up (mean over images)")
+for name, (for_first, for_second) in scores.items():
+    print(f"  {name:>16}: {map_correlation(for_first, for_second).mean():+.2f}")
+
+i = 0
+display(compare_grid(
+    [[process_attributions(scores["guided backprop"][0][i]),
+      process_attributions(scores["guided backprop"][1][i])],
+     [process_attributions(scores["Guided Grad-CAM"][0][i]),
+      process_attributions(scores["Guided Grad-CAM"][1][i])]],
+    titles=[f"class {CLASS_NAMES[first[i]]} (predicted)", f"class {CLASS_NAMES[second[i]]}"],
+    row_labels=["guided backprop", "Guided Grad-CAM"]))
+
+# %% [markdown]
+# Guided backprop's two maps are almost the same picture: it drops every negative signal on the
+# way back, so what survives is mostly "what excites the network here", whatever the class
+# (Nie et al., 2018, show it partly reconstructs the image). Multiplying by Grad-CAM brings the
+# class back.
+#
+# ## Recap
+#
+# - Guided Grad-CAM = guided backprop (sharp, nearly class-blind) times upsampled Grad-CAM
+#   (coarse, class-discriminative).
+# - One forward pass suffices: ReLUs whose backward rule is read at backward time give the true
+#   gradient at the layer and the guided gradient at the input from the same graph.
+# - Measure class discrimination: correlate the maps for two classes.
+#
+# **Next:** evaluating explanations (deletion/insertion, sanity checks) is the course's planned
+# lesson 06.
+#
+# **Further reading**
+# - R. R. Selvaraju et al. *Grad-CAM*, section 3 (Guided Grad-CAM). ICCV 2017.
+# - J. Adebayo et al. *Sanity Checks for Saliency Maps.* NeurIPS 2018 (guided backprop fails
+#   their model-randomisation test).
+# - W. Nie, Y. Zhang, A. Patel. *A Theoretical Explanation for Perplexing Behaviors of
+#   Backpropagation-based Visualizations.* ICML 2018.
