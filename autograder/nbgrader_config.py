@@ -3,7 +3,12 @@ file and set the course folder and the gradebook themselves; nbgrader's own comm
 when run from this folder."""
 c = get_config()  # noqa: F821 - defined by traitlets when it loads this file
 
+import os  # noqa: E402
+
 c.CourseDirectory.course_id = "gradcam-course"
+# nbgrader's exchange (for JupyterHub set-ups) defaults to a system folder that a normal user
+# cannot write; keep it beside this file so that no command complains about it.
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
 # The build writes only .ipynb into the source folder, but nbgrader copies every other file of a
 # source folder into the student release: never let a paired solution script slip through.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py",

@@ -1,7 +1,8 @@
-"""Explain the plant classifier's predictions on your own images with Grad-CAM.
+"""Explain the plant classifier's predictions on your own images.
 
 Loads a checkpoint (default: the course's final classifier), predicts the class of every image
-and writes ``<out>/<image stem>_<method>_<layer>.png``: the image next to the heatmap overlay,
+and writes ``<out>/<image stem>_<method>_<layer>.png``: the image next to its explanation by
+Grad-CAM, Guided Backpropagation or Guided Grad-CAM (``--method all``: the three side by side),
 titled with the prediction. One line per image is printed: path, class, probability, output.
 
 Usage::
@@ -10,6 +11,7 @@ Usage::
     python -m solutions.explain data/plants/test/*.jpg --out my_explanations
     python -m solutions.explain photo.jpg --target Greg          # why (not) Greg? also: --target 2
     python -m solutions.explain photo.jpg --layer layer3         # or e.g. layer4.1.conv2
+    python -m solutions.explain photo.jpg --method guided-gradcam   # or guided-backprop, all
     python -m solutions.explain photo.jpg --checkpoint checkpoints/best_plant_classifier.pth
 
 Bad input (a missing or unreadable image or checkpoint, an unknown layer or class, an ``--out``
@@ -22,6 +24,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,10 +32,10 @@ from matplotlib.figure import Figure
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from solutions.gradcam_tutorial import GradCAM
+from solutions import GradCAM, GuidedBackprop, GuidedGradCAM
 from utils.datasets import eval_transform, load_rgb
 from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
-from utils.visualise import overlay_heatmap
+from utils.visualise import overlay_heatmap, process_attributions
 
 PROG = "python -m solutions.explain"
 LAYER_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Sequential, BasicBlock, Bottleneck)
@@ -42,15 +45,28 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line on stderr, exit status 2."""
 
 
-def gradcam(model, layer, x, target):
-    """Grad-CAM map (H, W) in [0, 1] of class index ``target`` for one image ``x`` (1, 3, H, W)."""
-    with GradCAM(model, layer) as cam:
-        return cam(x, targets=target)[0]
+# Each method: (model, layer module, x (1, 3, H, W), target index, image HxWx3 uint8) -> the
+# picture to show, HxWx3 float in [0, 1] at the image's own size.
+def gradcam(model, layer, x, target, image):
+    return overlay_heatmap(image, GradCAM(model, layer)(x, targets=target)[0].cpu())
 
 
-# method name -> function (model, layer module, x, target index) -> map (H, W) in [0, 1].
-# "guided-backprop" and "guided-gradcam" go here once they exist.
-METHODS = {"gradcam": gradcam}
+def _attribution_picture(attribution, image):
+    picture = process_attributions(attribution[0].cpu())  # HxW magnitude in [0, 1]
+    picture = cv2.resize(picture.astype(np.float32), (image.shape[1], image.shape[0]))
+    return np.repeat(np.clip(picture, 0, 1)[..., None], 3, axis=2)
+
+
+def guided_backprop(model, layer, x, target, image):
+    return _attribution_picture(GuidedBackprop(model)(x, targets=target), image)
+
+
+def guided_gradcam(model, layer, x, target, image):
+    return _attribution_picture(GuidedGradCAM(model, layer)(x, targets=target), image)
+
+
+METHODS = {"gradcam": gradcam, "guided-backprop": guided_backprop,
+           "guided-gradcam": guided_gradcam}
 
 
 def layer_choices(model, device="cpu"):
@@ -82,16 +98,17 @@ def resolve_target(target, class_names):
     raise UsageError(f"--target: unknown class {target!r}; choose a name or index: {choices}")
 
 
-def save_figure(path, image, heatmap, title, layer, method):
-    """The image and its heatmap overlay side by side, as a PNG at ``path``."""
-    fig = Figure(figsize=(8, 4.3), layout="constrained")
+def save_figure(path, image, pictures, title, layer):
+    """The image and one panel per method (``pictures``: {method: HxWx3}), as a PNG."""
+    fig = Figure(figsize=(4 * (1 + len(pictures)), 4.3), layout="constrained")
     FigureCanvasAgg(fig)  # render with Agg, whatever backend the rest of the process uses
-    left, right = fig.subplots(1, 2)
-    left.imshow(image)
-    left.set_title("image")
-    right.imshow(overlay_heatmap(image, heatmap.detach().cpu()))
-    right.set_title(f"{method} at {layer}")
-    for ax in (left, right):
+    axes = fig.subplots(1, 1 + len(pictures))
+    axes[0].imshow(image)
+    axes[0].set_title("image")
+    for ax, (method, picture) in zip(axes[1:], pictures.items()):
+        ax.imshow(picture)
+        ax.set_title(method if method == "guided-backprop" else f"{method} at {layer}")
+    for ax in axes:
         ax.set_axis_off()
     fig.suptitle(title)
     fig.savefig(path, dpi=100)
@@ -100,7 +117,8 @@ def save_figure(path, image, heatmap, title, layer, method):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="JPEG/PNG files")
-    parser.add_argument("--method", choices=sorted(METHODS), default="gradcam")
+    parser.add_argument("--method", choices=[*METHODS, "all"], default="gradcam",
+                        help="explanation method, or all three side by side (default: gradcam)")
     parser.add_argument("--layer", default="layer4", help="layer to explain (default: layer4)")
     parser.add_argument("--target", help="class to explain, name or index (default: predicted)")
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT,
@@ -143,12 +161,13 @@ def run(args):
             probs = torch.softmax(model(x), dim=1)[0]
         predicted = int(probs.argmax())
         explained = predicted if target is None else target
-        heatmap = METHODS[args.method](model, layer, x, explained)
+        methods = list(METHODS) if args.method == "all" else [args.method]
+        pictures = {m: METHODS[m](model, layer, x, explained, np.asarray(image)) for m in methods}
         title = f"predicted {class_names[predicted]} ({probs[predicted]:.1%})"
         if explained != predicted:
             title += f", explaining {class_names[explained]} ({probs[explained]:.1%})"
         out_file = args.out / f"{path.stem}_{args.method}_{args.layer}.png"
-        save_figure(out_file, np.asarray(image), heatmap, title, args.layer, args.method)
+        save_figure(out_file, np.asarray(image), pictures, title, args.layer)
         print(f"{path}: {class_names[predicted]} {probs[predicted]:.1%} -> {out_file}")
 
 

@@ -6,7 +6,8 @@ import jupytext
 import nbformat
 import pytest
 
-from autograder.build import COURSE_DIR, FORBIDDEN_IN_RELEASE, REPO_ROOT, build, lesson_sources
+from autograder.build import (COURSE_DIR, FORBIDDEN_IN_RELEASE, REPO_ROOT, build, lesson_sources,
+                              module_name)
 from autograder.samples import solution_cells
 
 LESSONS = [source.stem for source in lesson_sources()]
@@ -22,7 +23,8 @@ def test_build_changes_nothing_that_is_committed():
                            "generated files were stale. Commit the rebuilt files.")
     assert build(log=lambda *args: None) == [], "a second build must change nothing"
     if shutil.which("git") and (REPO_ROOT / ".git").exists():
-        diff = subprocess.run(["git", "diff", "--stat", "--exit-code", "--", "course", "solutions"],
+        generated = ["course"] + [f"solutions/{module_name(lesson)}.py" for lesson in LESSONS]
+        diff = subprocess.run(["git", "diff", "--stat", "--exit-code", "--", *generated],
                               cwd=REPO_ROOT, capture_output=True, text=True)
         assert diff.returncode == 0, f"generated files differ from git:\n{diff.stdout}"
 

@@ -68,6 +68,16 @@ def test_target_by_name_or_index(images, checkpoint, tmp_path, target, capsys):
     assert_png(out / "leaf_gradcam_layer4.png")
 
 
+@pytest.mark.parametrize("method", ["guided-backprop", "guided-gradcam", "all"])
+def test_every_method_and_all_side_by_side(method, images, checkpoint, tmp_path, capsys):
+    assert explain(images[0], "--method", method, "--out", tmp_path, checkpoint=checkpoint) == 0
+    out_file = tmp_path / f"{images[0].stem}_{method}_layer4.png"
+    assert_png(out_file)
+    with Image.open(out_file) as figure:  # 4 inches at 100 dpi for the image and each method
+        assert figure.width == 400 * (1 + (3 if method == "all" else 1))
+    assert str(out_file) in capsys.readouterr().out
+
+
 def test_another_layer(images, checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     assert explain(images[0], "--layer", "layer3", "--out", out, checkpoint=checkpoint) == 0

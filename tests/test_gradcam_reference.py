@@ -1,6 +1,6 @@
 """The reference `solutions.GradCAM`, checked against captum, pytorch-grad-cam and ground truths.
 
-The contract under test (course README, lesson 02):
+The contract under test (the course's reference API, lesson 02):
 
 - ``GradCAM(model, target_layer)``; ``cam(x, targets=None)`` returns a float tensor (N, H, W) in
   [0, 1]. Channel weights: spatial mean of d(score)/dA, score = the pre-softmax logit of the
@@ -25,8 +25,14 @@ How the libraries are made comparable (details in each test's docstring):
   INTER_LINEAR, i.e. bilinear with half-pixel centres = ``align_corners=False``. Bilinear
   resizing is affine-equivariant (its weights are >= 0 and sum to 1), so
   ``minmax(resize(a * c + b)) == minmax(resize(c))`` for a > 0: the inner ``s`` cancels and the
-  result equals the contract's ``minmax(bilinear(relu(cam)))`` up to the 1e-7 guards (a relative
-  error of about 1e-7) and float32 rounding. So its default output is compared directly, as is.
+  result equals the contract's ``minmax(bilinear(relu(cam)))`` up to float32 rounding and the
+  absolute 1e-7 guards, which cost about 1e-14 / S (S = the raw map's span): negligible unless S
+  is tiny, as it is for the seeded random MobileNetV3, whose logits are ~1e-9. Its default output
+  is compared directly, except that for such tiny maps the logits are first multiplied by an
+  exact power of two (which leaves Grad-CAM's normalised map unchanged); see
+  test_matches_pytorch_grad_cam.
+- ground truths written here: Grad-CAM through an additive zero offset at the layer (every
+  case), a hook-free hand-split ResNet18 for layer4.1.bn2, and CAM from the fc weights at layer4.
 """
 from __future__ import annotations
 
@@ -298,7 +304,7 @@ def test_matches_pytorch_grad_cam(nets, name, layer):
     model, x, targets = nets.get(name)
     layer_module = nets.layer(name, layer)
     ours = nets.reference(name, layer)
-    raw_map, truth = ground_truth_zero_offset(model, layer_module, x, targets, raw=True)
+    raw_map, _ = ground_truth_zero_offset(model, layer_module, x, targets, raw=True)
     as_is = pgc_gradcam(model, layer_module, x, targets)
     assert max_diff(as_is, pgc_postprocess(raw_map, x.shape[-2:])) <= TOL
     _record(name, layer, "pytorch-grad-cam (raw)", max_diff(ours, as_is))
@@ -588,16 +594,9 @@ BAD_TARGETS = [
     pytest.param(N_CLASSES, "range", id="int-too-large"),
     pytest.param([0, 1, N_CLASSES], "range", id="list-out-of-range"),
     pytest.param(torch.tensor([0, -1, 2]), "range", id="tensor-out-of-range"),
-    pytest.param(2 ** 70, "range", id="huge-int", marks=pytest.mark.xfail(
-        strict=True, raises=OverflowError,
-        reason="reference bug: torch.full overflows before the range check (OverflowError)")),
-    pytest.param([2 ** 70, 1, 2], "range", id="list-with-huge-int", marks=pytest.mark.xfail(
-        strict=True, reason="reference bug: torch.tensor's own ValueError ('Overflow when "
-        "unpacking long long') escapes, without saying what was expected")),
-    pytest.param(torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "type", id="complex-tensor",
-                 marks=[pytest.mark.xfail(strict=True, reason="reference bug: complex tensors "
-                                          "pass the dtype check and are cast to int64"),
-                        pytest.mark.filterwarnings("ignore:Casting complex values")]),
+    pytest.param(2 ** 70, "range", id="huge-int"),
+    pytest.param([2 ** 70, 1, 2], "range", id="list-with-huge-int"),
+    pytest.param(torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "type", id="complex-tensor"),
 ]
 
 
@@ -622,7 +621,6 @@ def test_bad_targets_raise_value_error(train_resnet, small_x, targets, kind):
     assert_same(before, snapshot(model))  # hooks removed and modes restored on the error path
 
 
-@pytest.mark.xfail(strict=True, reason="reference accepts only list/tuple, not every Sequence")
 def test_range_is_a_sequence_of_targets(resnet, small_x):
     """The contract says "a sequence": range(3) is a collections.abc.Sequence."""
     assert torch.equal(GradCAM(resnet, resnet.layer3)(small_x, range(3)),

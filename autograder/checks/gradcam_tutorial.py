@@ -92,14 +92,16 @@ def check_upsample_and_normalise(student) -> None:
 
 def check_resolve_targets(student) -> None:
     logits = torch.randn(3, 4, generator=torch.Generator().manual_seed(15))
-    for targets in (None, 0, 3, [1, 2, 3], (0, 0, 1), torch.tensor([3, 1, 0]), torch.tensor(2)):
+    for targets in (None, 0, 3, [1, 2, 3], (0, 0, 1), range(3), torch.tensor([3, 1, 0]),
+                    torch.tensor(2)):
         got, want = student(logits, targets), reference.resolve_targets(logits, targets)
         assert isinstance(got, torch.Tensor) and got.dtype == torch.int64, \
             f"targets={targets!r}: return an int64 tensor"
         assert torch.equal(got, want), f"targets={targets!r}: got {got.tolist()}, expected " \
                                        f"{want.tolist()}"
-    for bad in (True, 1.0, 4, -1, [1, 2], [1, 2, 3, 0], torch.tensor([[1, 2, 3]]),
-                torch.tensor([0.0, 1.0, 2.0]), "Greg", {1: 2}):
+    for bad in (True, 1.0, 4, -1, 2**70, [1, 2], [1, 2, 3, 0], [2**70, 1, 2],
+                torch.tensor([[1, 2, 3]]), torch.tensor([0.0, 1.0, 2.0]),
+                torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "Greg", "abc", {1: 2}):
         try:
             student(logits, bad)
         except ValueError:
@@ -134,6 +136,9 @@ def check_gradcam_class(student_class) -> None:
             f"{where}: parameter gradients were computed; use torch.autograd.grad"
         assert _no_hooks(net), f"{where}: hooks were left on the model"
         assert torch.equal(x, x_before) and not x.requires_grad, f"{where}: the input was changed"
+        with torch.no_grad():
+            inside = student_class(net, layer)(x, targets)
+        assert _max_diff(inside, want) < TOLERANCE, f"{where}: differs inside torch.no_grad()"
         alone = targets[2] if isinstance(targets, list) else targets
         single = student_class(net, layer)(x[2:3], alone)
         assert _max_diff(single, got[2:3]) < TOLERANCE, \

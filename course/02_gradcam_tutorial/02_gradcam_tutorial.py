@@ -56,6 +56,7 @@ except ImportError:
 
 # %%
 # Setup, part 2: the imports that the functions you write use.
+from collections.abc import Sequence
 from numbers import Integral
 
 import torch
@@ -269,12 +270,12 @@ print("Visible tests passed.")
 # about another one ("why not Baya?"). `targets` may be `None` (each image's prediction), one int
 # (that class for every image), or one class per image (a list, tuple or 1-D tensor of length N).
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "1560de2808481afcda65803877d36b35", "grade": false, "grade_id": "resolve_targets", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "007d36bfa06643896717916729b0f7c1", "grade": false, "grade_id": "resolve_targets", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
     logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
-    a list/tuple or 1-D integer tensor of length N with values in 0..C-1 -> as given.
+    a sequence (list, tuple, range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
     Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
     ValueError with a message saying what was expected.
     """

@@ -50,6 +50,7 @@ except ImportError:
 
 # %% tags=["export"]
 # Setup, part 2: the imports that the functions you write use.
+from collections.abc import Sequence
 from numbers import Integral
 
 import torch
@@ -305,36 +306,37 @@ def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
     logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
-    a list/tuple or 1-D integer tensor of length N with values in 0..C-1 -> as given.
+    a sequence (list, tuple, range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
     Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
     ValueError with a message saying what was expected.
     """
     ### BEGIN SOLUTION
     n, num_classes = logits.shape
     expected = (f"targets must be None, an int class index, or {n} class indices (one per image) "
-                f"as a list, tuple or 1-D integer tensor, each in 0..{num_classes - 1}")
+                f"as a sequence or 1-D integer tensor, each in 0..{num_classes - 1}")
     if targets is None:
         return logits.argmax(dim=1)
     if isinstance(targets, torch.Tensor) and targets.dim() == 0:
         targets = targets.item()
     if isinstance(targets, Integral) and not isinstance(targets, bool):
-        classes = torch.full((n,), int(targets), dtype=torch.long)
+        values = [targets] * n
     elif isinstance(targets, torch.Tensor):
-        if targets.dim() != 1 or targets.dtype.is_floating_point or targets.dtype == torch.bool:
+        integer_dtypes = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+        if targets.dim() != 1 or targets.dtype not in integer_dtypes:
             raise ValueError(f"{expected}; got a tensor of shape {tuple(targets.shape)}, "
                              f"dtype {targets.dtype}")
-        classes = targets.detach().to("cpu", torch.long)
-    elif isinstance(targets, (list, tuple)):
-        if not all(isinstance(t, Integral) and not isinstance(t, bool) for t in targets):
+        values = targets.tolist()
+    elif isinstance(targets, Sequence) and not isinstance(targets, (str, bytes)):
+        values = list(targets)
+        if not all(isinstance(t, Integral) and not isinstance(t, bool) for t in values):
             raise ValueError(f"{expected}; got {targets!r}")
-        classes = torch.tensor([int(t) for t in targets], dtype=torch.long)
     else:
-        raise ValueError(f"{expected}; got {type(targets).__name__}")
-    if classes.shape[0] != n:
-        raise ValueError(f"{expected}; got {classes.shape[0]} for {n} images")
-    if ((classes < 0) | (classes >= num_classes)).any():
-        raise ValueError(f"{expected}; got {classes.tolist()}")
-    return classes.to(logits.device)
+        raise ValueError(f"{expected}; got {type(targets).__name__} {targets!r}")
+    if len(values) != n:
+        raise ValueError(f"{expected}; got {len(values)} for {n} images")
+    if not all(0 <= value < num_classes for value in values):  # before any int64 conversion
+        raise ValueError(f"{expected}; got {values}")
+    return torch.tensor([int(value) for value in values], dtype=torch.long, device=logits.device)
     ### END SOLUTION
 
 
@@ -397,8 +399,9 @@ class GradCAM:
         try:
             logits, activations = capture_activations(self.model, self.target_layer, x)
             classes = resolve_targets(logits, targets)
-            score = logits.gather(1, classes[:, None]).sum()
-            (gradients,) = torch.autograd.grad(score, activations)
+            with torch.enable_grad():  # the caller may be inside torch.no_grad()
+                score = logits.gather(1, classes[:, None]).sum()
+                (gradients,) = torch.autograd.grad(score, activations)
         finally:
             for module, mode in modes:
                 module.training = mode

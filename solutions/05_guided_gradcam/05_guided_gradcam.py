@@ -48,6 +48,7 @@ except ImportError:
 
 # %% tags=["export"]
 # Setup, part 2: the imports that the functions you write use.
+from collections.abc import Sequence
 from numbers import Integral
 
 import torch
