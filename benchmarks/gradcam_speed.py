@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
 from solutions import GradCAM
+from timing import medians_ms, print_ratios, round_robin
 
 
 def minmax_upsample(cam, size):
@@ -108,17 +107,11 @@ def main() -> None:
 
     methods, pgc = make_methods(model, x, targets)
     try:
-        outputs = {name: run() for name, run in methods.items()}  # warm-up
-        times = {name: [] for name in methods}
-        for _ in range(args.repeats):
-            for name, run in methods.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
+        outputs, times = round_robin(methods, args.repeats)
     finally:
         pgc.__exit__(None, None, None)  # removes its hooks
 
-    median = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    median = medians_ms(times)
     reference_maps = outputs["reference GradCAM"]
     print(f"\n{'method':<24} {'median ms':>10} {'min ms':>8} {'max ms':>8}  max |diff| vs reference")
     for name, values in times.items():
@@ -137,12 +130,7 @@ def main() -> None:
         (".backward() way / reference", median[".backward() way"] / ref, "", None),
     ]
     print()
-    for label, value, op, goal in ratios:
-        if goal is None:
-            print(f"{label:<36} {value:6.2f}")
-        else:
-            met = value <= goal if op == "<=" else value >= goal
-            print(f"{label:<36} {value:6.2f}   goal {op} {goal:g}: {'met' if met else 'MISSED'}")
+    print_ratios(ratios)
 
 
 if __name__ == "__main__":
