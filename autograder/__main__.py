@@ -1,24 +1,79 @@
-"""`python -m autograder VERB`: the course's build and grading commands (see --help)."""
+"""`python -m autograder VERB`: the course's build and grading commands.
+
+  build [LESSON ...]           regenerate course/ and the reference modules from solutions/
+  release [DIR]                write the student bundle (default: release/)
+  check NOTEBOOK               a student's self-check: run the visible tests, print a table
+  grade SUBMISSIONS_DIR        autograde DIR/<student>/<lesson>/<lesson>.ipynb into the gradebook
+  feedback                     per-student HTML feedback (no hidden test code)
+  export                       grades.csv and exercises.csv from the gradebook
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from autograder.grading import DEFAULT_WORKDIR
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
     build = verbs.add_parser("build", help="regenerate course/ and the reference modules")
     build.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
-    args = parser.parse_args(argv)
+    release = verbs.add_parser("release", help="write the student bundle")
+    release.add_argument("dir", nargs="?", type=Path, help="target folder (default: release/)")
+    check = verbs.add_parser("check", help="run a notebook's visible tests and print a table")
+    check.add_argument("notebook", type=Path, help="a lesson's .ipynb or its paired .py")
+    for name, text in (("grade", "autograde a folder of submissions"),
+                       ("feedback", "write HTML feedback for every graded submission"),
+                       ("export", "write grades.csv and exercises.csv")):
+        verb = verbs.add_parser(name, help=text)
+        if name == "grade":
+            verb.add_argument("submissions", type=Path,
+                              help="folder laid out as <student>/<lesson>/<lesson>.ipynb")
+        verb.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                          help="nbgrader's course folder (default: autograder/)")
+        verb.add_argument("--db", help="gradebook URL (default: sqlite:///WORKDIR/gradebook.db; "
+                                       "PostgreSQL: postgresql+psycopg2://user@host:port/db)")
+    return parser
 
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.verb == "build":
-        from autograder.build import BuildError, build as run_build
-        try:
-            run_build(args.lessons or None)
-        except BuildError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        from autograder.build import build
+        build(args.lessons or None)
+    elif args.verb == "release":
+        from autograder.release import DEFAULT_TARGET, write_release
+        target = args.dir or DEFAULT_TARGET
+        files = write_release(target)
+        print(f"wrote the student bundle: {len(files)} files in {target} "
+              "(scanned: no solutions, hidden tests or reference code)")
+    elif args.verb == "check":
+        from autograder.selfcheck import check
+        return check(args.notebook)
+    else:
+        from autograder import grading
+        db_url = args.db or f"sqlite:///{args.workdir.resolve() / 'gradebook.db'}"
+        if args.verb == "grade":
+            scores = grading.grade(args.submissions, args.workdir, db_url)
+            print(grading.summary_table(scores))
+        if args.verb in ("grade", "export"):
+            grades, exercises = grading.export(db_url, args.workdir)
+            print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {db_url}")
+        if args.verb == "feedback":
+            files = grading.feedback(args.workdir, db_url)
+            print(f"wrote {len(files)} feedback files under {args.workdir / 'feedback'}")
     return 0
 
 

@@ -93,3 +93,60 @@ def read_scores(db_url: str, pairs) -> dict:
             scores.setdefault(student, {})[assignment] = {
                 "score": submission.score, "max_score": submission.max_score, "cells": cells}
     return scores
+
+
+def all_submissions(db_url: str) -> list[tuple[str, str]]:
+    """(student, assignment) for every submission recorded in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gradebook:
+        return sorted((s.student.id, s.assignment.name)
+                      for a in gradebook.assignments for s in a.submissions)
+
+
+def export(db_url: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write grades.csv (student, assignment, score, max_score) and exercises.csv (per test cell)."""
+    import csv
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scores = read_scores(db_url, all_submissions(db_url))
+    grades, exercises = out_dir / "grades.csv", out_dir / "exercises.csv"
+    with grades.open("w", newline="") as g, exercises.open("w", newline="") as e:
+        grade_rows, exercise_rows = csv.writer(g), csv.writer(e)
+        grade_rows.writerow(["student", "assignment", "score", "max_score"])
+        exercise_rows.writerow(["student", "assignment", "test", "score"])
+        for student, by_assignment in sorted(scores.items()):
+            for assignment, result in sorted(by_assignment.items()):
+                grade_rows.writerow([student, assignment, f"{result['score']:g}",
+                                     f"{result['max_score']:g}"])
+                for test, points in sorted(result["cells"].items()):
+                    exercise_rows.writerow([student, assignment, test, f"{points:g}"])
+    return grades, exercises
+
+
+def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=print) -> list[Path]:
+    """HTML feedback for every autograded submission (hidden tests removed); return the files."""
+    workdir = Path(workdir).resolve()
+    db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    api = _api(workdir, db_url)
+    for student, assignment in all_submissions(db_url):
+        result = api.generate_feedback(assignment, student, force=True)
+        if not result["success"]:
+            log(f"{student}/{assignment}: feedback failed:\n{result.get('error')}")
+    return sorted((workdir / "feedback").glob("*/*/*.html"))
+
+
+def summary_table(scores: dict) -> str:
+    """Students down, lessons across, 'score/max' in each cell ('-': no submission)."""
+    lessons = sorted({a for by_assignment in scores.values() for a in by_assignment})
+    width = max([len(s) for s in scores] + [7]) + 2
+    lines = [f"{'student':<{width}}" + "".join(f"{a:>24}" for a in lessons)]
+    for student, by_assignment in sorted(scores.items()):
+        cells = [_score_text(by_assignment.get(a)) for a in lessons]
+        lines.append(f"{student:<{width}}" + "".join(f"{c:>24}" for c in cells))
+    return "\n".join(lines)
+
+
+def _score_text(result) -> str:
+    return f"{result['score']:g}/{result['max_score']:g}" if result else "-"

@@ -20,3 +20,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 # A deleted test cell is restored (and the log says so) instead of silently scoring zero.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback for students shows each exercise's result and message but never the hidden tests
+# (their block in the notebook is one call into autograder/checks; a failure's traceback stops at
+# that call, see autograder/checks/__init__.py).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

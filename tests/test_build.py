@@ -1,5 +1,4 @@
 """The single-source build: deterministic, committed, in sync, and nothing secret in course/."""
-import re
 import shutil
 import subprocess
 
@@ -9,6 +8,7 @@ import pytest
 
 from autograder.build import (COURSE_DIR, FORBIDDEN_IN_RELEASE, REPO_ROOT, build, lesson_sources,
                               module_name)
+from autograder.release import scan, secret_lines
 
 LESSONS = [source.stem for source in lesson_sources()]
 
@@ -56,36 +56,20 @@ def test_student_notebook_has_stubs_and_no_outputs(lesson):
 
 
 def test_course_folder_holds_no_solutions_or_hidden_tests():
-    """No lesson's files hold its own solutions or a later lesson's; earlier lessons' reference
-    code may appear where a lesson includes it (see INCLUDE in autograder/build.py)."""
-    solution_lines = {}
-    for source in lesson_sources():
-        inside = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", source.read_text(),
-                            flags=re.DOTALL)
-        solution_lines[source.stem] = {line.strip() for block in inside
-                                       for line in block.splitlines() if len(line.strip()) > 20}
-        assert solution_lines[source.stem], f"expected solution bodies to scan in {source}"
+    """No lesson's files hold its own answers or a later lesson's (earlier lessons' reference code
+    may appear where a lesson includes it), nor any solution or hidden-test marker."""
     files = [p for p in COURSE_DIR.rglob("*") if p.is_file()]
     assert len(files) >= 2 * len(LESSONS)
-    for path in files:
-        text = path.read_text(errors="replace")
-        for marker in FORBIDDEN_IN_RELEASE:
-            assert marker not in text, f"{path} contains {marker!r}"
-        lesson = path.relative_to(COURSE_DIR).parts[0]
-        # lines that an earlier lesson's solution also has may arrive with an include
-        earlier = set().union(*(lines for other, lines in solution_lines.items() if other < lesson))
-        secret = set().union(*(lines for other, lines in solution_lines.items()
-                               if other >= lesson)) - earlier
-        leaked = secret & _code_lines(path, text)
-        assert not leaked, f"{path} contains solution code: {sorted(leaked)[:3]}"
+    assert all(secret_lines(lesson) for lesson in LESSONS), "expected answers to scan for"
+    assert scan(files, COURSE_DIR.parent) == []
 
 
-def _code_lines(path, text):
-    """Stripped lines of a file's code (of its code cells, for a notebook or paired script)."""
-    if path.suffix in (".ipynb", ".py"):
-        notebook = jupytext.read(path)
-        text = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    return {line.strip() for line in text.splitlines()}
+def test_the_scan_finds_a_leaked_answer(tmp_path):
+    lesson = tmp_path / "course" / LESSONS[0] / f"{LESSONS[0]}.py"
+    lesson.parent.mkdir(parents=True)
+    answer = sorted(secret_lines(LESSONS[0]))[0]
+    lesson.write_text(f"# %%\ndef f():\n    {answer}\n")
+    assert any("contains solution code" in p for p in scan([lesson], tmp_path))
 
 
 def test_reference_module_is_generated_from_its_source():

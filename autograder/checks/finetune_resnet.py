@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from autograder.checks import hidden_check
 from solutions import finetune_resnet as reference
 
 
@@ -14,6 +15,7 @@ def _rng(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@hidden_check
 def check_label_from_filename(student) -> None:
     g = _rng(101)
     for trial in range(20):
@@ -37,6 +39,7 @@ def check_label_from_filename(student) -> None:
         raise AssertionError(f"label_from_filename({bad!r}) should raise ValueError")
 
 
+@hidden_check
 def check_replace_head(student) -> None:
     for num_classes in (2, 4, 7):
         torch.manual_seed(num_classes)
@@ -55,6 +58,7 @@ def check_replace_head(student) -> None:
             assert getattr(model, name) is module, f"model.{name} should not be replaced"
 
 
+@hidden_check
 def check_freeze_backbone(student) -> None:
     for freeze in (True, False, True):
         model = reference.replace_head(resnet18(weights=None), 4)
@@ -81,6 +85,7 @@ def _batches(seed: int, sizes=(4, 4, 3)):
             for n in sizes]
 
 
+@hidden_check
 def check_train_one_epoch(student) -> None:
     for seed in (1, 2):
         data = _batches(seed)
@@ -102,6 +107,7 @@ def check_train_one_epoch(student) -> None:
                 "model.train(), zero_grad() before backward(), and step() once per batch?)"
 
 
+@hidden_check
 def check_evaluate(student) -> None:
     for seed in (3, 4):
         data = _batches(seed, sizes=(5, 2))
@@ -127,6 +133,7 @@ def check_evaluate(student) -> None:
             "evaluate computed gradients; wrap the loop in torch.no_grad()"
 
 
+@hidden_check
 def check_confusion_matrix(student) -> None:
     g = _rng(7)
     for num_classes, n in ((4, 50), (7, 13), (3, 1)):

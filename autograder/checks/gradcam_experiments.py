@@ -5,6 +5,7 @@ import itertools
 
 import torch
 
+from autograder.checks import hidden_check
 from solutions import gradcam_experiments as reference
 
 TOLERANCE = 1e-5
@@ -19,6 +20,7 @@ def _activations_and_gradients(seed: int, shape=(3, 6, 5, 4)):
     return torch.relu(torch.randn(*shape, generator=g)), torch.randn(*shape, generator=g)
 
 
+@hidden_check
 def check_gradcam_variant(student) -> None:
     activations, gradients = _activations_and_gradients(31)
     activations[1] = 0.0  # a constant map must come out as zeros
@@ -34,6 +36,7 @@ def check_gradcam_variant(student) -> None:
                 f"{options}, size {size}: max difference {_max_diff(got, want):.3g}"
 
 
+@hidden_check
 def check_counterfactual_map(student) -> None:
     for seed in (32, 33):
         activations, gradients = _activations_and_gradients(seed)
@@ -54,6 +57,7 @@ def _maps_and_masks(seed: int, n: int = 12):
     return maps, masks
 
 
+@hidden_check
 def check_pointing_game(student) -> None:
     for seed in (34, 35):
         maps, masks = _maps_and_masks(seed)
@@ -63,6 +67,7 @@ def check_pointing_game(student) -> None:
                                        " (image 0's map is all zero: a miss)"
 
 
+@hidden_check
 def check_energy_pointing_game(student) -> None:
     for seed in (36, 37):
         maps, masks = _maps_and_masks(seed)
@@ -72,6 +77,7 @@ def check_energy_pointing_game(student) -> None:
         assert _max_diff(got, want) < TOLERANCE, f"max difference {_max_diff(got, want):.3g}"
 
 
+@hidden_check
 def check_uniform_baseline(student) -> None:
     _, masks = _maps_and_masks(38)
     got, want = student(masks.clone()), reference.uniform_baseline(masks)

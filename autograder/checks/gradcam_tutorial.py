@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torchvision.models import resnet18
 
+from autograder.checks import hidden_check
 from solutions import gradcam_tutorial as reference
 
 TOLERANCE = 1e-5
@@ -28,6 +29,7 @@ def _no_hooks(net) -> bool:
                for m in net.modules())
 
 
+@hidden_check
 def check_capture_activations(student) -> None:
     net = _net(11)
     for name in ("layer2", "layer4", "layer4.1.bn2", "layer3.0.conv1"):
@@ -54,6 +56,7 @@ def check_capture_activations(student) -> None:
     assert logits.requires_grad, "inside torch.no_grad() the forward pass must still build a graph"
 
 
+@hidden_check
 def check_channel_weights(student) -> None:
     g = torch.Generator().manual_seed(12)
     for shape in ((2, 8, 7, 7), (1, 3, 2, 5), (4, 512, 1, 1)):
@@ -65,6 +68,7 @@ def check_channel_weights(student) -> None:
             "(mean over the two spatial dimensions)"
 
 
+@hidden_check
 def check_weighted_combination(student) -> None:
     g = torch.Generator().manual_seed(13)
     for shape in ((2, 8, 7, 7), (3, 5, 4, 6)):
@@ -77,6 +81,7 @@ def check_weighted_combination(student) -> None:
             f"max difference {_max_diff(got, want):.3g} from ReLU(sum_k w_k A_k)"
 
 
+@hidden_check
 def check_upsample_and_normalise(student) -> None:
     g = torch.Generator().manual_seed(14)
     cams = torch.relu(torch.randn(3, 7, 7, generator=g))
@@ -90,6 +95,7 @@ def check_upsample_and_normalise(student) -> None:
             "align_corners=False, then per-image min-max)"
 
 
+@hidden_check
 def check_resolve_targets(student) -> None:
     logits = torch.randn(3, 4, generator=torch.Generator().manual_seed(15))
     for targets in (None, 0, 3, [1, 2, 3], (0, 0, 1), range(3), torch.tensor([3, 1, 0]),
@@ -112,6 +118,7 @@ def check_resolve_targets(student) -> None:
         raise AssertionError(f"targets={bad!r} should raise ValueError")
 
 
+@hidden_check
 def check_gradcam_class(student_class) -> None:
     for seed, layer_name, targets in ((21, "layer4", None), (22, "layer3", 2),
                                       (23, "layer4.1.bn2", [0, 3, 1])):

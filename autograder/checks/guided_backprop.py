@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, vgg11
 
+from autograder.checks import hidden_check
 from solutions import guided_backprop as reference
 
 TOLERANCE = 1e-5
@@ -19,6 +20,7 @@ def _relative_diff(a, b) -> float:
     return _max_diff(a, b) / max(b.abs().max().item(), 1e-12)
 
 
+@hidden_check
 def check_relu_backward(student) -> None:
     g = torch.Generator().manual_seed(41)
     x, grad = torch.randn(3, 5, 4, generator=g), torch.randn(3, 5, 4, generator=g)
@@ -33,6 +35,7 @@ def check_relu_backward(student) -> None:
     raise AssertionError("an unknown rule should raise ValueError")
 
 
+@hidden_check
 def check_relu_with_rule(student_function) -> None:
     g = torch.Generator().manual_seed(42)
     for rule in RULES:
@@ -69,6 +72,7 @@ def _assert_untouched(name, model, modules, modes, x, x_before):
     assert torch.equal(x, x_before) and not x.requires_grad, f"{name}: the input was changed"
 
 
+@hidden_check
 def check_input_gradient(student) -> None:
     for name, model, x in _models():
         model.train()
@@ -84,6 +88,7 @@ def check_input_gradient(student) -> None:
         _assert_untouched(name, model, modules, modes, x, x_before)
 
 
+@hidden_check
 def check_attribution_with_rule(student) -> None:
     for name, model, x in _models():
         model.train()

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, vgg11
 
+from autograder.checks import hidden_check
 from solutions import guided_gradcam as reference
 
 TOLERANCE = 1e-5
@@ -14,6 +15,7 @@ def _relative_diff(a, b) -> float:
     return (a.detach() - b.detach()).abs().max().item() / max(b.abs().max().item(), 1e-12)
 
 
+@hidden_check
 def check_guided_gradcam(student) -> None:
     g = torch.Generator().manual_seed(51)
     guided, cam = torch.randn(3, 3, 8, 6, generator=g), torch.rand(3, 8, 6, generator=g)
@@ -22,6 +24,7 @@ def check_guided_gradcam(student) -> None:
     assert _relative_diff(got, want) < TOLERANCE, "every channel is scaled by the heatmap"
 
 
+@hidden_check
 def check_switchable_relu(student_function) -> None:
     g = torch.Generator().manual_seed(52)
     x, upstream = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g)
@@ -39,6 +42,7 @@ def check_switchable_relu(student_function) -> None:
                 f"after switching to {rule!r}, the backward differs (read the rule at backward time)"
 
 
+@hidden_check
 def check_one_pass_guided_gradcam(student) -> None:
     torch.manual_seed(53)
     vgg = vgg11(weights=None, num_classes=4)
@@ -66,6 +70,7 @@ def check_one_pass_guided_gradcam(student) -> None:
         assert all(p.grad is None for p in model.parameters()), f"{where}: parameter .grad filled"
 
 
+@hidden_check
 def check_map_correlation(student) -> None:
     g = torch.Generator().manual_seed(56)
     a, b = torch.randn(5, 3, 4, 4, generator=g), torch.randn(5, 3, 4, 4, generator=g)

@@ -33,18 +33,16 @@
 # | 4 | `attribution_with_rule` | 4 |
 
 # %%
-# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the repository).
+# Setup, part 1: let this notebook find the course's helpers (utils/ at the top of the course
+# folder). The nearest one above this notebook wins, so a student bundle uses its own copy.
 import os
 import sys
 from pathlib import Path
 
-try:
-    import utils  # noqa: F401
-except ImportError:
-    for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "utils" / "datasets.py").exists():
-            sys.path.insert(0, str(folder))
-            break
+for folder in [Path.cwd(), *Path.cwd().parents]:
+    if (folder / "utils" / "datasets.py").exists():
+        sys.path.insert(0, str(folder))
+        break
 
 # %% tags=["export"]
 # Setup, part 2: the imports that the functions you write use.
