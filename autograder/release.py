@@ -135,8 +135,27 @@ def scan(files: list[Path], root: Path) -> list[str]:
             continue
         text = path.read_text(errors="ignore")
         problems += [f"{relative}: contains {m!r}" for m in FORBIDDEN_IN_RELEASE if m in text]
-        lesson = parts[1] if parts[0] == "course" and len(parts) > 2 else None
-        leaked = sorted(secret_lines(lesson) & code_lines(path))
+        if parts[0] == "course" and len(parts) > 2:
+            leaked = sorted(secret_lines(parts[1]) & code_lines(path))
+        else:
+            # Helpers (utils/, data/) may share a line with an answer by doing the same job
+            # (utils.datasets also reads labels from file names); three answer lines in a row
+            # would be a copied answer.
+            leaked = _runs_of_answer_lines(path.read_text(errors="ignore"), secret_lines(), 3)
         if leaked:
             problems.append(f"{relative}: contains solution code, e.g. {leaked[0]!r}")
     return problems
+
+
+def _runs_of_answer_lines(text: str, answers: set[str], length: int) -> list[str]:
+    """Lines that belong to a run of at least ``length`` consecutive answer lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    found, run = [], []
+    for line in lines + [""]:
+        if line in answers:
+            run.append(line)
+            continue
+        if len(run) >= length:
+            found += run
+        run = []
+    return found

@@ -70,6 +70,13 @@ def test_the_scan_finds_a_leaked_answer(tmp_path):
     answer = sorted(secret_lines(LESSONS[0]))[0]
     lesson.write_text(f"# %%\ndef f():\n    {answer}\n")
     assert any("contains solution code" in p for p in scan([lesson], tmp_path))
+    helper = tmp_path / "utils" / "helper.py"  # outside course/: three answer lines in a row
+    helper.parent.mkdir()
+    answers = sorted(secret_lines())[:3]
+    helper.write_text("def f():\n" + "".join(f"    {line}\n" for line in answers))
+    assert any("contains solution code" in p for p in scan([helper], tmp_path))
+    helper.write_text(f"def f():\n    {answers[0]}\n    pass\n    {answers[1]}\n")
+    assert scan([helper], tmp_path) == []
 
 
 def test_reference_module_is_generated_from_its_source():
