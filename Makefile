@@ -9,7 +9,7 @@ PORT   ?= 8888
 # nbgrader and Jupyter start helper commands (alembic, kernels): find them in the venv first
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lab test build data checkpoints bench clean-venv
+.PHONY: help setup lab lab-instructor test build release grade data checkpoints bench clean-venv
 
 help:
 	@echo "make lab          open the course in JupyterLab (sets everything up on first use)"
@@ -17,6 +17,9 @@ help:
 	@echo "make setup        create .venv and install the course and its dependencies"
 	@echo "make data         generate the plant dataset into data/plants/"
 	@echo "make build        regenerate course/ and the reference modules from solutions/"
+	@echo "make release      write the student bundle into release/"
+	@echo "make grade SUBMISSIONS=DIR   autograde DIR/<student>/<lesson>/<lesson>.ipynb"
+	@echo "make lab-instructor          JupyterLab on autograder/ with nbgrader's formgrader"
 	@echo "make checkpoints  retrain the shipped classifiers into checkpoints/"
 	@echo "make bench        run the timing scripts under benchmarks/"
 
@@ -43,11 +46,26 @@ test: setup
 build: setup
 	$(PY) -m autograder build
 
+release: setup
+	$(PY) -m autograder release
+
+SUBMISSIONS ?= submissions
+grade: setup data
+	$(PY) -m autograder grade $(SUBMISSIONS)
+	$(PY) -m autograder feedback
+
+# The formgrader needs the nbgrader course folder (autograder/) inside the server's root.
+lab-instructor: setup data
+	cd autograder && ../$(PY) -m jupyter lab --config=../jupyter_config.py --allow-root \
+		--no-browser --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
+
 checkpoints: setup data
 	$(PY) -m solutions.train_checkpoints
 
 bench: setup data
 	$(PY) benchmarks/lesson01_runtime.py
+	$(PY) benchmarks/gradcam_speed.py
+	$(PY) benchmarks/guided_speed.py
 
 clean-venv:
 	rm -rf $(VENV)
