@@ -264,3 +264,14 @@ def test_kernel_starts(lab):
     finally:
         status, body = lab.request("DELETE", f"/api/kernels/{kernel['id']}")
         assert status == 204, body
+
+
+def test_validate_button_runs_a_lessons_tests(lab, plants):
+    """nbgrader's Validate button posts to /assignments/validate: on an untouched lesson it must
+    answer with the failing test cells (NotImplementedError), not with a server error."""
+    status, result = lab.request("POST", "/assignments/validate",
+                                 {"path": "01_finetune_resnet/01_finetune_resnet.ipynb"},
+                                 timeout=300)
+    assert status == 200 and result["success"], result
+    failed = result["value"].get("failed", [])
+    assert len(failed) == 6 and all("NotImplementedError" in cell["raw_error"] for cell in failed)
