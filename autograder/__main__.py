@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "grade":
             verb.add_argument("submissions", type=Path,
                               help="folder laid out as <student>/<lesson>/<lesson>.ipynb")
+            verb.add_argument("--workers", type=int, default=1,
+                              help="submissions graded at once (default 1; about one per core)")
         verb.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                           help="nbgrader's course folder (default: autograder/)")
         verb.add_argument("--db", help="gradebook URL (default: sqlite:///WORKDIR/gradebook.db; "
@@ -66,7 +68,7 @@ def _run(args) -> int:
         from autograder import grading
         db_url = args.db or f"sqlite:///{args.workdir.resolve() / 'gradebook.db'}"
         if args.verb == "grade":
-            scores = grading.grade(args.submissions, args.workdir, db_url)
+            scores = grading.grade(args.submissions, args.workdir, db_url, workers=args.workers)
             print(grading.summary_table(scores))
         if args.verb in ("grade", "export"):
             grades, exercises = grading.export(db_url, args.workdir)

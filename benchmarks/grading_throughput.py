@@ -1,0 +1,70 @@
+"""How fast does grading go? One complete submission of every lesson, then a cohort of 30
+lesson-01 submissions (complete, partial and untouched in turn) graded serially and with 2
+parallel workers, side by side, with every score checked against the expected one.
+
+    python benchmarks/grading_throughput.py [--cohort 30] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.build import lesson_sources
+from autograder.grading import grade
+from autograder.samples import exercise_ids, make_submission
+
+KINDS = {"complete": 12, "partial": 5, "untouched": 0}  # lesson 01's points for each kind
+
+
+def write(folder: Path, student: str, lesson: str, answered) -> None:
+    target = folder / student / lesson
+    target.mkdir(parents=True)
+    nbformat.write(make_submission(lesson, answered), target / f"{lesson}.ipynb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cohort", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs; nbgrader autograde with fast-mode lessons and a sqlite gradebook")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        lessons = [source.stem for source in lesson_sources()]
+        for lesson in lessons:
+            write(scratch / "one", "ada", lesson, "all")
+        start = time.perf_counter()
+        scores = grade(scratch / "one", scratch / "one-work", log=print)
+        seconds = time.perf_counter() - start
+        full = all(r["score"] == r["max_score"] for r in scores["ada"].values())
+        print(f"one complete submission, {len(lessons)} lessons: {seconds:.1f} s "
+              f"(full marks: {full})")
+
+        lesson = "01_finetune_resnet"
+        half = exercise_ids(lesson)[: len(exercise_ids(lesson)) // 2]
+        answers = {"complete": "all", "partial": half, "untouched": []}
+        expected = {}
+        for i in range(args.cohort):
+            kind = list(KINDS)[i % 3]
+            student = f"s{i:02d}-{kind}"
+            write(scratch / "cohort", student, lesson, answers[kind])
+            expected[student] = KINDS[kind]
+        timings = {}
+        for workers in (1, args.workers):
+            start = time.perf_counter()
+            scores = grade(scratch / "cohort", scratch / f"work-{workers}", workers=workers, log=print)
+            timings[workers] = time.perf_counter() - start
+            wrong = [s for s, points in expected.items() if scores[s][lesson]["score"] != points]
+            print(f"{args.cohort} submissions, {workers} worker(s): {timings[workers]:.0f} s, "
+                  f"{args.cohort / timings[workers] * 60:.1f} per minute; "
+                  f"scores as expected: {not wrong} {wrong or ''}")
+        print(f"parallel speed-up: {timings[1] / timings[args.workers]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
