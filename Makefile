@@ -66,6 +66,7 @@ bench: setup data
 	$(PY) benchmarks/lesson01_runtime.py
 	$(PY) benchmarks/gradcam_speed.py
 	$(PY) benchmarks/guided_speed.py
+	$(PY) benchmarks/grading_throughput.py
 
 clean-venv:
 	rm -rf $(VENV)

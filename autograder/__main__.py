@@ -4,6 +4,7 @@
   release [DIR]                write the student bundle (default: release/)
   check NOTEBOOK               a student's self-check: run the visible tests, print a table
   grade SUBMISSIONS_DIR        autograde DIR/<student>/<lesson>/<lesson>.ipynb into the gradebook
+                               (skips what is graded and unchanged; --force grades it again)
   feedback                     per-student HTML feedback (no hidden test code)
   export                       grades.csv and exercises.csv from the gradebook
 """
@@ -35,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                               help="folder laid out as <student>/<lesson>/<lesson>.ipynb")
             verb.add_argument("--workers", type=int, default=1,
                               help="submissions graded at once (default 1; about one per core)")
+            verb.add_argument("--force", action="store_true",
+                              help="grade again what is graded and unchanged (default: skip it)")
+            verb.add_argument("--timeout", type=int,
+                              help="seconds per cell before it is stopped (default 120)")
         verb.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                           help="nbgrader's course folder (default: autograder/)")
         verb.add_argument("--db", help="gradebook URL (default: sqlite:///WORKDIR/gradebook.db; "
@@ -68,8 +73,11 @@ def _run(args) -> int:
         from autograder import grading
         db_url = args.db or f"sqlite:///{args.workdir.resolve() / 'gradebook.db'}"
         if args.verb == "grade":
-            scores = grading.grade(args.submissions, args.workdir, db_url, workers=args.workers)
+            scores = grading.grade(args.submissions, args.workdir, db_url, workers=args.workers,
+                                   force=args.force, timeout=args.timeout)
             print(grading.summary_table(scores))
+            print(f"report (ungraded, broken and flagged cells): "
+                  f"{args.workdir / grading.REPORT}")
         if args.verb in ("grade", "export"):
             grades, exercises = grading.export(db_url, args.workdir)
             print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {db_url}")

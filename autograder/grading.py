@@ -6,11 +6,15 @@ the submissions: a student's files are read, never modified.
 """
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
+import nbformat
+
+from autograder import policy
 from autograder.build import nbgrader_config, write_source_notebooks
+from autograder.intake import Unreadable, fingerprint, take_in
+from autograder.ledger import Ledger
 
 DEFAULT_WORKDIR = Path(__file__).resolve().parent
 
@@ -28,19 +32,34 @@ def validate(notebook: Path, invert: bool = False) -> dict:
     return validator.validate(str(Path(notebook).resolve()))
 
 
-def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None):
+def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int | None = None):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
+
+    _find_tools_beside_python()
 
     config = nbgrader_config()
     config.CourseDirectory.root = str(workdir)
     config.CourseDirectory.db_url = db_url
+    if timeout:
+        config.Execute.timeout = timeout
     if kernel_ipc is not None:
         # Parallel workers must not race for TCP ports: each talks to its kernels over IPC files
         # of its own (measured here: 12 workers on TCP all failed, on IPC all succeeded).
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(kernel_ipc)
     return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def _find_tools_beside_python() -> None:
+    """nbgrader runs `alembic` (to set up a new gradebook) and Jupyter starts kernels by command
+    name: find them in this interpreter's environment even when it is not activated."""
+    import os
+    import sys
+
+    tools = str(Path(sys.executable).parent)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([tools, os.environ.get("PATH", "")])
 
 
 def find_submissions(submissions_dir: Path) -> list[tuple[str, str]]:
@@ -53,8 +72,12 @@ def find_submissions(submissions_dir: Path) -> list[tuple[str, str]]:
 
 
 def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
-          log=print, workers: int = 1) -> dict:
+          log=print, workers: int = 1, force: bool = False, timeout: int | None = None) -> dict:
     """Autograde every submission into the gradebook (``workers`` at a time); return scores.
+
+    Submissions graded before and unchanged since are skipped unless ``force``; what happened
+    to each one is kept in the ledger and written to ``grading-report.txt`` (see `ledger`).
+    ``timeout`` overrides the per-cell time limit of nbgrader_config.py.
 
     Result: ``{student: {assignment: {"score": float, "max_score": float,
     "cells": {grade_id: score}}}}``.
@@ -74,38 +97,101 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
     with Gradebook(db_url) as gradebook:  # created up front, so workers never race to add them
         for student in sorted({student for student, _ in pairs}):
             gradebook.update_or_create_student(student)
+    ledger = Ledger(workdir)
+    done = set(all_submissions(db_url))
+    jobs = []
     for student, assignment in pairs:
-        target = workdir / "submitted" / student / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(Path(submissions_dir) / student / assignment, target)
-    jobs = [(str(workdir), db_url, assignment, student) for student, assignment in pairs]
-    if workers <= 1:
-        results = [_autograde_one(*job) for job in jobs]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_autograde_one, *zip(*jobs)))
-    for student, assignment, error in results:
-        if error:
-            log(f"{student}/{assignment}: autograde failed:\n{error}")
+        folder = Path(submissions_dir) / student / assignment
+        entry, stamp = ledger.get(student, assignment), fingerprint(folder)
+        if not force and entry.get("fingerprint") == stamp and (
+                entry.get("status") == "unreadable" or
+                entry.get("status") == "graded" and (student, assignment) in done):
+            continue
+        try:
+            notes = take_in(folder, assignment, workdir / "submitted" / student / assignment)
+        except Unreadable as why:
+            log(f"{student}/{assignment}: not graded: {why}")
+            ledger.record(student, assignment, fingerprint=stamp, status="unreadable",
+                          reason=str(why), overrides=entry.get("overrides", []))
+            continue
+        jobs.append((student, assignment, {"fingerprint": stamp, "notes": notes,
+                                           "overrides": entry.get("overrides", [])}))
+    log(f"grading {len(jobs)} of {len(pairs)} submissions "
+        f"({len(pairs) - len(jobs)} unchanged since they were graded or unreadable)")
+    args = [(str(workdir), db_url, a, s, timeout) for s, a, _ in jobs]
+    entries = {(s, a): entry for s, a, entry in jobs}
+    for student, assignment, error, notes in _run_jobs(args, workers):
+        entry = entries[student, assignment]
+        entry["notes"] = entry["notes"] + notes
+        _record(ledger, db_url, workdir, student, assignment, entry, error, log)
+    (workdir / REPORT).write_text(ledger.report())
     return read_scores(db_url, pairs)
 
 
-def _autograde_one(workdir: str, db_url: str, assignment: str, student: str):
-    """Autograde one submission (in this process or a worker); return (student, lesson, error)."""
+REPORT = "grading-report.txt"
+
+
+def _run_jobs(args: list, workers: int):
+    """Yield `_autograde_one`'s result as each autograde finishes (so each is recorded)."""
+    if workers <= 1:
+        yield from (_autograde_one(*job) for job in args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from (f.result() for f in as_completed(pool.submit(_autograde_one, *a) for a in args))
+
+
+def _record(ledger, db_url, workdir, student, assignment, entry, error, log) -> None:
+    """Apply the grading policy to one finished autograde and record it in the ledger."""
+    previous = entry.pop("overrides", [])
+    if error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        first = next((line for line in reversed(lines) if "Error" in line or "Exception" in line),
+                     lines[-1] if lines else "unknown error")
+        log(f"{student}/{assignment}: autograde failed:\n{error}")
+        ledger.record(student, assignment, **entry, status="failed", overrides=previous,
+                      reason=f"nbgrader could not grade it: {first}")
+        return
+    graded = workdir / "autograded" / student / assignment / f"{assignment}.ipynb"
+    found = policy.findings(nbformat.read(graded, as_version=4))
+    overrides = policy.apply(db_url, assignment, student, assignment, found, previous)
+    ledger.record(student, assignment, **entry, status="graded", overrides=overrides,
+                  findings=[f.as_dict() for f in found])
+
+
+def _autograde_one(workdir: str, db_url: str, assignment: str, student: str,
+                   timeout: int | None = None):
+    """Autograde one submission (in this process or a worker).
+
+    Returns (student, lesson, error, notes). When the notebook kills its kernel, the cell to
+    blame is replaced in the working copy and the rest graded (see `autograder.quarantine`).
+    """
     import os
     import tempfile
 
+    from autograder import quarantine
+
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="kernels-") as ipc_dir:
-        api = _api(Path(workdir), db_url, Path(ipc_dir) / f"kernel-{os.getpid()}")
-        with warnings.catch_warnings():
-            # nbgrader's gradebook code trips SQLAlchemy autoflush warnings that mean nothing here
-            warnings.simplefilter("ignore", category=Warning)
-            result = api.autograde(assignment, student, force=True, create=True)
-    return student, assignment, "" if result["success"] else (result.get("error") or result.get("log"))
+        ipc = Path(ipc_dir) / f"kernel-{os.getpid()}"
+        api = _api(Path(workdir), db_url, ipc, timeout)
+        submitted = Path(workdir) / "submitted" / student / assignment / f"{assignment}.ipynb"
+        for _ in range(len(nbformat.read(submitted, as_version=4).cells)):
+            with warnings.catch_warnings():
+                # nbgrader's gradebook code trips SQLAlchemy autoflush warnings that mean nothing
+                warnings.simplefilter("ignore", category=Warning)
+                result = api.autograde(assignment, student, force=True, create=True)
+            error = "" if result["success"] else f"{result.get('log')}\n{result.get('error')}"
+            if not quarantine.kernel_died(error):
+                break
+            killer = quarantine.find_killer(submitted, timeout or api.config.Execute.timeout, ipc)
+            note = None if killer is None else quarantine.replace_cell(submitted, killer)
+            if note is None:
+                break
+            notes.append(note)
+    return student, assignment, error, notes
 
 
 def read_scores(db_url: str, pairs) -> dict:
@@ -135,24 +221,49 @@ def all_submissions(db_url: str) -> list[tuple[str, str]]:
 
 
 def export(db_url: str, out_dir: Path) -> tuple[Path, Path]:
-    """Write grades.csv (student, assignment, score, max_score) and exercises.csv (per test cell)."""
+    """Write grades.csv and exercises.csv (per test cell) into ``out_dir``, the grading folder.
+
+    Every submission the ledger knows appears, also those that could not be graded (score 0 and
+    the reason in ``note``); ``note`` also names flagged or broken answer cells.
+    """
     import csv
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores = read_scores(db_url, all_submissions(db_url))
+    ledger = Ledger(out_dir)
+    pairs = set(all_submissions(db_url)) | {(e["student"], e["assignment"])
+                                            for e in ledger.entries.values()}
+    scores = read_scores(db_url, sorted(pairs))
     grades, exercises = out_dir / "grades.csv", out_dir / "exercises.csv"
     with grades.open("w", newline="") as g, exercises.open("w", newline="") as e:
         grade_rows, exercise_rows = csv.writer(g), csv.writer(e)
-        grade_rows.writerow(["student", "assignment", "score", "max_score"])
-        exercise_rows.writerow(["student", "assignment", "test", "score"])
-        for student, by_assignment in sorted(scores.items()):
-            for assignment, result in sorted(by_assignment.items()):
-                grade_rows.writerow([student, assignment, f"{result['score']:g}",
-                                     f"{result['max_score']:g}"])
-                for test, points in sorted(result["cells"].items()):
-                    exercise_rows.writerow([student, assignment, test, f"{points:g}"])
+        grade_rows.writerow(["student", "assignment", "score", "max_score", "note"])
+        exercise_rows.writerow(["student", "assignment", "test", "score", "note"])
+        for student, assignment in sorted(pairs):
+            entry = ledger.get(student, assignment)
+            result = scores.get(student, {}).get(assignment)
+            why = {t: f["reason"] for f in entry.get("findings", []) for t in f["tests"]}
+            if entry.get("status", "graded") != "graded" or result is None:
+                note = entry.get("reason", "not graded")
+                result = {"score": 0.0, "max_score": _max_score(db_url, assignment), "cells": {}}
+            else:
+                note = "; ".join(f["reason"] for f in entry.get("findings", []) if f["tests"])
+            grade_rows.writerow([student, assignment, f"{result['score']:g}",
+                                 f"{result['max_score']:g}", note])
+            for test, points in sorted(result["cells"].items()):
+                exercise_rows.writerow([student, assignment, test, f"{points:g}",
+                                        why.get(test, "")])
     return grades, exercises
+
+
+def _max_score(db_url: str, assignment: str) -> float:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gradebook:
+        try:
+            return gradebook.find_assignment(assignment).max_score
+        except MissingEntry:
+            return 0.0
 
 
 def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=print) -> list[Path]:

@@ -11,3 +11,19 @@ def plants():
     from data.generate import ensure_dataset
 
     return ensure_dataset()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback for the session, as an SQLAlchemy URL.
+
+    Uses Debian's `postgresql` package (installed here with apt-get when it is missing and we are
+    root); skipped, saying why, only where it cannot be had.
+    """
+    from pg_server import PostgresUnavailable, running_server
+
+    try:
+        with running_server() as url:
+            yield url
+    except PostgresUnavailable as why:
+        pytest.skip(f"no PostgreSQL server: {why}")
