@@ -6,6 +6,7 @@ the submissions: a student's files are read, never modified.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def find_submissions(submissions_dir: Path) -> list[tuple[str, str]]:
     return sorted((a.parent.name, a.name) for a in submissions_dir.glob("*/*") if a.is_dir())
 
 
+NO_LESSON = "(none)"  # the ledger's lesson name for a student folder with no lesson in it
+
+
+def students_without_lessons(submissions_dir: Path) -> list[str]:
+    """Student folders with no lesson folder inside (they still appear in the export)."""
+    return sorted(folder.name for folder in Path(submissions_dir).iterdir()
+                  if folder.is_dir() and not any(p.is_dir() for p in folder.iterdir()))
+
+
 def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
           log=print, workers: int = 1, force: bool = False, timeout: int | None = None) -> dict:
     """Autograde every submission into the gradebook (``workers`` at a time); return scores.
@@ -98,6 +108,11 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
         for student in sorted({student for student, _ in pairs}):
             gradebook.update_or_create_student(student)
     ledger = Ledger(workdir)
+    for student in students_without_lessons(submissions_dir):
+        log(f"{student}: not graded: no lesson folder")
+        ledger.record(student, NO_LESSON, status="unreadable", reason=(
+            f"no lesson folder in {Path(submissions_dir) / student}: expected "
+            "<lesson>/<lesson>.ipynb inside it"))
     done = set(all_submissions(db_url))
     jobs = []
     for student, assignment in pairs:
@@ -140,25 +155,36 @@ def _run_jobs(args: list, workers: int):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from (f.result() for f in as_completed(pool.submit(_autograde_one, *a) for a in args))
+        futures = {pool.submit(_autograde_one, *job): job for job in args}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as crash:  # a worker died: record it and go on with the batch
+                _, _, assignment, student, _ = futures[future]
+                yield student, assignment, f"the grading worker crashed: {crash!r}", []
 
 
 def _record(ledger, db_url, workdir, student, assignment, entry, error, log) -> None:
     """Apply the grading policy to one finished autograde and record it in the ledger."""
     previous = entry.pop("overrides", [])
     if error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        first = next((line for line in reversed(lines) if "Error" in line or "Exception" in line),
-                     lines[-1] if lines else "unknown error")
         log(f"{student}/{assignment}: autograde failed:\n{error}")
         ledger.record(student, assignment, **entry, status="failed", overrides=previous,
-                      reason=f"nbgrader could not grade it: {first}")
+                      reason=f"nbgrader could not grade it: {_cause(str(error))}")
         return
     graded = workdir / "autograded" / student / assignment / f"{assignment}.ipynb"
     found = policy.findings(nbformat.read(graded, as_version=4))
     overrides = policy.apply(db_url, assignment, student, assignment, found, previous)
     ledger.record(student, assignment, **entry, status="graded", overrides=overrides,
                   findings=[f.as_dict() for f in found])
+
+
+def _cause(error: str) -> str:
+    """The line of a long nbgrader log that names what went wrong."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Exit)\b", line)
+              and "NbGraderException" not in line]
+    return causes[-1] if causes else (lines[-1] if lines else "unknown error")
 
 
 def _autograde_one(workdir: str, db_url: str, assignment: str, student: str,

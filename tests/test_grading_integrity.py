@@ -1,120 +1,28 @@
 """Grading that can be trusted: broken and dishonest submissions, resuming a batch.
 
-One batch of lesson-02 submissions, each broken or dishonest in one way, is graded with real
-nbgrader into a real gradebook (2 workers, a 30 s per-cell limit so that endless loops end
-sooner than the course's 120 s). Every case checks its exact score, the tests that lost points and the reason.
+One batch of lesson-02 submissions, each broken or dishonest in one way (autograder/adversarial.py),
+is graded with real nbgrader into a real gradebook (2 workers, a 30 s per-cell limit so that
+endless loops end sooner than the course's 120 s). Every case checks its exact score, the tests
+that lost points and the reason.
 """
-import copy
 import csv
 import json
 
 import nbformat
 import pytest
 
+from autograder.adversarial import CASES, FULL, LESSON, write_case
 from autograder.grading import REPORT, export, grade
 from autograder.ledger import Ledger
 from autograder.samples import make_submission
-
-LESSON = "02_gradcam_tutorial"
-FULL = 13  # capture_activations 3, channel_weights 1, weighted_combination 2,
-#            upsample_and_normalise 2, resolve_targets 2, GradCAM 3
-
-
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def _with(grade_id, extra, answered="all", before=False):
-    nb = make_submission(LESSON, answered)
-    cell = _cell(nb, grade_id)
-    cell.source = f"{extra}\n{cell.source}" if before else f"{cell.source}\n{extra}"
-    return nb
-
-
-def _without(*grade_ids):
-    nb = make_submission(LESSON, "all")
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
-    return nb
-
-
-def _edited_test():
-    nb = _without("test_channel_weights")
-    _cell(nb, "test_weighted_combination").source = "pass  # no test here"
-    return nb
-
-
-def _duplicated_answer():
-    nb = make_submission(LESSON, "all")
-    answer = _cell(nb, "channel_weights")
-    stub = copy.deepcopy(answer)
-    stub.source, stub.id = "raise NotImplementedError()", "copied-stub"
-    nb.cells.insert(nb.cells.index(answer), stub)  # the student worked in a copy below the stub
-    return nb
-
-
-def _pretend_tensor():
-    nb = make_submission(LESSON, "all")
-    _cell(nb, "channel_weights").source = (
-        "class Anything:\n"
-        "    def __eq__(self, other):\n"
-        "        return True\n"
-        "def channel_weights(gradients):\n"
-        "    return Anything()\n")
-    return nb
-
-
-# student -> (notebook or raw text, expected score, {answer cell: kind of finding})
-CASES = {
-    "complete": (make_submission(LESSON, "all"), FULL, {}),
-    "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"), FULL - 1,
-                         {"channel_weights": "broken"}),
-    "loops-after-def": (_with("channel_weights", "while True:\n    pass"), FULL - 1,
-                        {"channel_weights": "broken"}),
-    # GradCAM calls the student's channel_weights too, so its test loops and scores 0 as well
-    "loops-inside": (_with("channel_weights", "def channel_weights(gradients):\n"
-                                              "    while True:\n        pass"), FULL - 1 - 3, {}),
-    "exits": (_with("weighted_combination", "import sys\nsys.exit()"), FULL - 2,
-              {"weighted_combination": "broken"}),
-    "patches-allclose": (_with("resolve_targets", "torch.allclose = lambda *a, **k: True",
-                               ["capture_activations", "channel_weights"], before=True), 4,
-                         {"resolve_targets": "flagged"}),
-    "kills-kernel": (_with("weighted_combination", "import os\nos._exit(1)"), FULL - 2 - 3,
-                     {"weighted_combination": "broken"}),
-    "kills-in-function": (_with("channel_weights", "import os\ndef channel_weights(g):\n"
-                                                   "    os._exit(3)"), FULL - 1 - 3,
-                          {"channel_weights": "broken"}),
-    "patches-testing": (_with("capture_activations", "import numpy as np\n"
-                              "np.testing.assert_allclose = lambda *a, **k: None\n"
-                              "torch.testing.assert_close = lambda *a, **k: None"), 0,
-                        {"capture_activations": "flagged"}),
-    "imports-reference": (_with("GradCAM", "from solutions.gradcam_tutorial import GradCAM"),
-                          FULL - 3, {"GradCAM": "flagged"}),
-    "reads-reference": (_with("GradCAM", "exec(open('../../solutions/gradcam_tutorial.py')"
-                                         ".read())"), FULL - 3, {"GradCAM": "flagged"}),
-    "pretends-equal": (_pretend_tensor(), FULL - 1 - 9, {"channel_weights": "flagged"}),
-    # passes the visible test with its one known answer; the hidden check's own inputs catch it
-    "hard-codes-visible": (_with("channel_weights", "def channel_weights(gradients):\n"
-                                 "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
-    "deleted-and-edited-tests": (_edited_test(), FULL, {}),
-    "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
-    "duplicated-id": (_duplicated_answer(), FULL, {}),
-    "nbformat-3": (nbformat.convert(make_submission(LESSON, "all"), 3), FULL, {}),
-    "not-json": ("this is not a notebook", 0, {}),
-    "empty-folder": (None, 0, {}),
-}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, plants):
     root = tmp_path_factory.mktemp("integrity")
-    for student, (content, _, _) in CASES.items():
-        folder = root / "submissions" / student / LESSON
-        folder.mkdir(parents=True)
-        path = folder / f"{LESSON}.ipynb"
-        if isinstance(content, str):
-            path.write_text(content)
-        elif content is not None:
-            nbformat.write(content, path, version=content.nbformat)
+    for student in CASES:
+        write_case(root / "submissions", student)
+    (root / "submissions" / "no-lessons").mkdir()  # a student folder with nothing in it
     before = {p: p.read_bytes() for p in (root / "submissions").rglob("*") if p.is_file()}
     lines = []
     scores = grade(root / "submissions", root / "work", workers=2, timeout=30, log=lines.append)
@@ -145,7 +53,8 @@ def test_unreadable_submissions_are_reported_and_exported_with_a_reason(graded):
     export(f"sqlite:///{root / 'work' / 'gradebook.db'}", root / "work")
     with (root / "work" / "grades.csv").open() as stream:
         rows = {r["student"]: r for r in csv.DictReader(stream)}
-    assert set(rows) == set(CASES)  # every student appears
+    assert set(rows) == set(CASES) | {"no-lessons"}  # every student appears
+    assert "no lesson folder" in rows["no-lessons"]["note"] and rows["no-lessons"]["score"] == "0"
     assert rows["empty-folder"]["score"] == "0" and rows["empty-folder"]["max_score"] == str(FULL)
     assert "no notebook" in rows["empty-folder"]["note"]
     assert "tampers with grading" in rows["patches-allclose"]["note"]
@@ -224,4 +133,5 @@ def test_parallel_workers_on_a_postgresql_gradebook_match_sqlite(graded, postgre
         want, got = sqlite_ledger.get(student, LESSON), postgres_ledger.get(student, LESSON)
         assert got.get("findings") == want.get("findings") and got["status"] == want["status"]
     grades, _ = export(postgres_url, tmp_path / "work")
-    assert grades.read_text().count(LESSON) == len(SHARED)
+    with grades.open() as stream:
+        assert sorted(row["student"] for row in csv.DictReader(stream)) == sorted(SHARED)

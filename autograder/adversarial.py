@@ -1,0 +1,118 @@
+"""Submissions broken or dishonest in one known way each, with the score each must get.
+
+The integrity tests grade them all (tests/test_grading_integrity.py) and the cohort benchmark
+mixes them into a class (benchmarks/grading_cohort.py). All are lesson 02 (13 points):
+capture_activations 3, channel_weights 1, weighted_combination 2, upsample_and_normalise 2,
+resolve_targets 2, GradCAM 3. GradCAM calls the student's other functions, so breaking one of
+them costs GradCAM's 3 points as well.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from autograder.samples import make_submission
+
+LESSON = "02_gradcam_tutorial"
+FULL = 13
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _with(grade_id, extra, answered="all", before=False):
+    nb = make_submission(LESSON, answered)
+    cell = _cell(nb, grade_id)
+    cell.source = f"{extra}\n{cell.source}" if before else f"{cell.source}\n{extra}"
+    return nb
+
+
+def _without(*grade_ids):
+    nb = make_submission(LESSON, "all")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return nb
+
+
+def _edited_test():
+    nb = _without("test_channel_weights")
+    _cell(nb, "test_weighted_combination").source = "pass  # no test here"
+    return nb
+
+
+def _duplicated_answer():
+    nb = make_submission(LESSON, "all")
+    answer = _cell(nb, "channel_weights")
+    stub = copy.deepcopy(answer)
+    stub.source, stub.id = "raise NotImplementedError()", "copied-stub"
+    nb.cells.insert(nb.cells.index(answer), stub)  # the student worked in a copy below the stub
+    return nb
+
+
+def _pretend_tensor():
+    nb = make_submission(LESSON, "all")
+    _cell(nb, "channel_weights").source = (
+        "class Anything:\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "def channel_weights(gradients):\n"
+        "    return Anything()\n")
+    return nb
+
+
+# student -> (notebook or raw text, expected score, {answer cell: kind of finding})
+CASES = {
+    "complete": (make_submission(LESSON, "all"), FULL, {}),
+    "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"), FULL - 1,
+                         {"channel_weights": "broken"}),
+    "loops-after-def": (_with("channel_weights", "while True:\n    pass"), FULL - 1,
+                        {"channel_weights": "broken"}),
+    # GradCAM calls the student's channel_weights too, so its test loops and scores 0 as well
+    "loops-inside": (_with("channel_weights", "def channel_weights(gradients):\n"
+                                              "    while True:\n        pass"), FULL - 1 - 3, {}),
+    "exits": (_with("weighted_combination", "import sys\nsys.exit()"), FULL - 2,
+              {"weighted_combination": "broken"}),
+    "patches-allclose": (_with("resolve_targets", "torch.allclose = lambda *a, **k: True",
+                               ["capture_activations", "channel_weights"], before=True), 4,
+                         {"resolve_targets": "flagged"}),
+    "kills-kernel": (_with("weighted_combination", "import os\nos._exit(1)"), FULL - 2 - 3,
+                     {"weighted_combination": "broken"}),
+    "kills-in-function": (_with("channel_weights", "import os\ndef channel_weights(g):\n"
+                                                   "    os._exit(3)"), FULL - 1 - 3,
+                          {"channel_weights": "broken"}),
+    "patches-testing": (_with("capture_activations", "import numpy as np\n"
+                              "np.testing.assert_allclose = lambda *a, **k: None\n"
+                              "torch.testing.assert_close = lambda *a, **k: None"), 0,
+                        {"capture_activations": "flagged"}),
+    "imports-reference": (_with("GradCAM", "from solutions.gradcam_tutorial import GradCAM"),
+                          FULL - 3, {"GradCAM": "flagged"}),
+    "reads-reference": (_with("GradCAM", "exec(open('../../solutions/gradcam_tutorial.py')"
+                                         ".read())"), FULL - 3, {"GradCAM": "flagged"}),
+    "pretends-equal": (_pretend_tensor(), FULL - 1 - 9, {"channel_weights": "flagged"}),
+    # passes the visible test with its one known answer; the hidden check's own inputs catch it
+    "hard-codes-visible": (_with("channel_weights", "def channel_weights(gradients):\n"
+                                 "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
+    "deleted-and-edited-tests": (_edited_test(), FULL, {}),
+    "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
+    "duplicated-id": (_duplicated_answer(), FULL, {}),
+    "nbformat-3": (nbformat.convert(make_submission(LESSON, "all"), 3), FULL, {}),
+    "not-json": ("this is not a notebook", 0, {}),
+    "empty-folder": (None, 0, {}),
+}
+
+
+
+
+def write_case(folder: Path, case: str, student: str | None = None) -> None:
+    """Write ``case`` as ``folder/<student>/<lesson>/<lesson>.ipynb`` (student: the case's name),
+    or what stands in for the notebook: a file that is not JSON, an empty folder."""
+    content = CASES[case][0]
+    target = Path(folder) / (student or case) / LESSON
+    target.mkdir(parents=True)
+    path = target / f"{LESSON}.ipynb"
+    if isinstance(content, str):
+        path.write_text(content)
+    elif content is not None:
+        nbformat.write(content, path, version=content.nbformat)
