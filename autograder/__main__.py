@@ -3,6 +3,7 @@
   build [LESSON ...]           regenerate course/ and the reference modules from solutions/
   release [DIR]                write the student bundle (default: release/)
   check NOTEBOOK               a student's self-check: run the visible tests, print a table
+  samples [DIR]                sample submissions to try grading on (default: samples/)
   grade SUBMISSIONS_DIR        autograde DIR/<student>/<lesson>/<lesson>.ipynb into the gradebook
                                (skips what is graded and unchanged; --force grades it again)
   feedback                     per-student HTML feedback (no hidden test code)
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("dir", nargs="?", type=Path, help="target folder (default: release/)")
     check = verbs.add_parser("check", help="run a notebook's visible tests and print a table")
     check.add_argument("notebook", type=Path, help="a lesson's .ipynb or its paired .py")
+    samples = verbs.add_parser("samples", help="write sample submissions to try grading on")
+    samples.add_argument("dir", nargs="?", type=Path, default=Path("samples"),
+                         help="target folder (default: samples/)")
+    samples.add_argument("--adversarial", action="store_true",
+                         help="also lesson 02 submissions broken or dishonest in known ways")
     for name, text in (("grade", "autograde a folder of submissions"),
                        ("feedback", "write HTML feedback for every graded submission"),
                        ("export", "write grades.csv and exercises.csv")):
@@ -66,6 +72,11 @@ def _run(args) -> int:
         files = write_release(target)
         print(f"wrote the student bundle: {len(files)} files in {target} "
               "(scanned: no solutions, hidden tests or reference code)")
+    elif args.verb == "samples":
+        from autograder.samples import write_all_samples
+        count = write_all_samples(args.dir, adversarial=args.adversarial)
+        print(f"wrote {count} sample submissions under {args.dir}; grade them with: "
+              f"python -m autograder grade {args.dir}")
     elif args.verb == "check":
         from autograder.selfcheck import check
         return check(args.notebook)

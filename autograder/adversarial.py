@@ -94,6 +94,10 @@ CASES = {
     # passes the visible test with its one known answer; the hidden check's own inputs catch it
     "hard-codes-visible": (_with("channel_weights", "def channel_weights(gradients):\n"
                                  "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
+    "hogs-memory": (_with("channel_weights", "hog = bytearray(64 * 2**30)"), FULL - 1,
+                    {"channel_weights": "broken"}),
+    "floods-output": (_with("channel_weights", "for line in range(1_000_000):\n    print(line)"),
+                      FULL, {}),
     "deleted-and-edited-tests": (_edited_test(), FULL, {}),
     "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
     "duplicated-id": (_duplicated_answer(), FULL, {}),

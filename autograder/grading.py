@@ -18,6 +18,9 @@ from autograder.intake import Unreadable, fingerprint, take_in
 from autograder.ledger import Ledger
 
 DEFAULT_WORKDIR = Path(__file__).resolve().parent
+# Address space per grading kernel. A kernel running a lesson in fast mode (torch, torchvision,
+# matplotlib, a ResNet18 forward and backward pass) reserves about 4 GB here.
+KERNEL_MEMORY = 8 * 2**30
 
 
 def validate(notebook: Path, invert: bool = False) -> dict:
@@ -44,6 +47,12 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
     config.CourseDirectory.db_url = db_url
     if timeout:
         config.Execute.timeout = timeout
+    # Each grading kernel may reserve at most KERNEL_MEMORY bytes: a memory hog then gets a
+    # MemoryError in its own cell instead of the machine's memory killer picking a victim.
+    config.Execute.extra_arguments = [
+        "--HistoryManager.hist_file=:memory:",
+        "--IPKernelApp.exec_lines=[\"__import__('resource').setrlimit(__import__('resource')"
+        f".RLIMIT_AS, ({KERNEL_MEMORY}, {KERNEL_MEMORY}))\"]"]
     if kernel_ipc is not None:
         # Parallel workers must not race for TCP ports: each talks to its kernels over IPC files
         # of its own (measured here: 12 workers on TCP all failed, on IPC all succeeded).

@@ -31,11 +31,11 @@ def take_in(folder: Path, assignment: str, target: Path) -> list[str]:
     """Copy ``folder`` (one student's lesson) into ``target`` ready for nbgrader; return notes."""
     folder, target = Path(folder), Path(target)
     notebook, notes = _find_notebook(folder, assignment)
-    nb = _read(notebook)
+    nb, converted = _read(notebook)
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    notes += _normalise_cells(nb)
+    notes += converted + _normalise_cells(nb)
     nbformat.write(nb, target / f"{assignment}.ipynb")
     return notes
 
@@ -53,7 +53,8 @@ def _find_notebook(folder: Path, assignment: str) -> tuple[Path, list[str]]:
                      "cannot tell which one to grade")
 
 
-def _read(path: Path) -> nbformat.NotebookNode:
+def _read(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook in the current nbformat, and a note when it had to be converted."""
     try:
         raw = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -75,19 +76,15 @@ def _read(path: Path) -> nbformat.NotebookNode:
         if not cell.get("id"):
             cell["id"] = next(f"cell-{index}-{n}" for n in range(len(nb.cells) + 1)
                               if f"cell-{index}-{n}" not in taken)
-    if (version, raw.get("nbformat_minor")) != (4, current):
-        nb.metadata.setdefault("gradcam_course", {})["converted_from"] = \
-            f"{version}.{raw.get('nbformat_minor')}"
-    return nb
+    if (version, raw.get("nbformat_minor")) == (4, current):
+        return nb, []
+    return nb, [f"notebook saved as nbformat {version}.{raw.get('nbformat_minor')}: "
+                f"converted to 4.{current}"]
 
 
 def _normalise_cells(nb: nbformat.NotebookNode) -> list[str]:
-    """Note a format conversion; keep only the last of cells that share a grade id."""
+    """Keep only the last of cells that share a grade id; return what was done."""
     notes = []
-    converted = nb.metadata.get("gradcam_course", {}).get("converted_from")
-    if converted:
-        notes.append(f"notebook saved as nbformat {converted}: converted to {nb.nbformat}."
-                     f"{nb.nbformat_minor}")
     last = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): index
             for index, cell in enumerate(nb.cells)}
     for index, cell in enumerate(nb.cells):

@@ -20,7 +20,7 @@ GUARDED_MODULES = {"torch", "np", "numpy", "builtins", "math", "nbgrader", "auto
                    "solutions", "unittest", "pytest", "sys", "os", "inspect"}
 # Imports an answer never needs and a cheat always does.
 FORBIDDEN_IMPORTS = {"autograder", "solutions", "importlib", "builtins", "ctypes", "gc",
-                     "inspect", "nbgrader", "runpy", "pickle", "marshal"}
+                     "inspect", "nbgrader", "runpy", "pickle", "marshal", "resource"}
 # Calls that build or load code at run time, or reach the interpreter's internals.
 FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "setattr",
                    "delattr", "breakpoint"}

@@ -56,3 +56,23 @@ def write_samples(target: Path, lesson_id: str) -> dict[str, Path]:
         paths[student] = folder / f"{lesson_id}.ipynb"
         nbformat.write(make_submission(lesson_id, answered), paths[student])
     return paths
+
+
+def write_all_samples(target: Path, adversarial: bool = False) -> int:
+    """Complete, partial and untouched submissions of every lesson (students ``complete``,
+    ``partial``, ``untouched``), and with ``adversarial`` the broken and dishonest lesson-02
+    cases of `autograder.adversarial` (students ``adversarial-<case>``); refuses a folder that already holds files."""
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise ValueError(f"{target}: not empty; choose a new folder for the samples "
+                         "(nothing is overwritten)")
+    count = 0
+    for source in lesson_sources():
+        count += len(write_samples(target, source.stem))
+    if adversarial:
+        from autograder.adversarial import CASES, write_case
+
+        for case in CASES:
+            write_case(target, case, f"adversarial-{case}")
+        count += len(CASES)
+    return count

@@ -130,3 +130,21 @@ def test_parallel_workers_record_the_same_scores_as_one(tmp_path, plants):
     parallel = grade(submissions, tmp_path / "parallel", workers=2, log=print)
     assert {s: r[LESSON]["score"] for s, r in parallel.items()} == {"ada": 12, "bo": 2, "cy": 0}
     assert parallel == serial
+
+
+def test_samples_verb_writes_every_lesson_in_nbgraders_layout_and_never_overwrites(tmp_path, capsys):
+    from autograder.adversarial import CASES
+    from autograder.build import lesson_sources
+
+    target = tmp_path / "samples"
+    assert main(["samples", str(target), "--adversarial"]) == 0
+    lessons = [source.stem for source in lesson_sources()]
+    for student in ("complete", "partial", "untouched"):
+        for lesson in lessons:
+            assert (target / student / lesson / f"{lesson}.ipynb").is_file()
+    assert len(list(target.glob("adversarial-*"))) == len(CASES)
+    assert f"wrote {3 * len(lessons) + len(CASES)} sample submissions" in capsys.readouterr().out
+    before = (target / "complete" / LESSON / f"{LESSON}.ipynb").read_bytes()
+    assert main(["samples", str(target)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (target / "complete" / LESSON / f"{LESSON}.ipynb").read_bytes() == before
