@@ -62,6 +62,15 @@ def _pretend_tensor():
     return nb
 
 
+SHADOW = """import os as _os
+_name = 'auto' + 'grader'
+_os.makedirs(_os.path.join(_name, 'checks'), exist_ok=True)
+for _part in ('__init__.py', 'checks/__init__.py', 'checks/gradcam_tutorial.py'):
+    with open(_os.path.join(_name, _part), 'w') as _file:
+        _file.write('def __getattr__(name):\\n    return lambda *a, **k: None\\n')
+"""
+
+
 # student -> (notebook or raw text, expected score, {answer cell: kind of finding})
 CASES = {
     "complete": (make_submission(LESSON, "all"), FULL, {}),
@@ -98,6 +107,10 @@ CASES = {
                     {"channel_weights": "broken"}),
     "floods-output": (_with("channel_weights", "for line in range(1_000_000):\n    print(line)"),
                       FULL, {}),
+    # writes a fake grader package beside the notebook, its name assembled so that no string
+    # names it: the grading kernel imported the real checks before any student code ran
+    "shadows-checks": (_with("channel_weights", SHADOW + "def channel_weights(gradients):\n"
+                             "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
     "deleted-and-edited-tests": (_edited_test(), FULL, {}),
     "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
     "duplicated-id": (_duplicated_answer(), FULL, {}),

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import ast
 
-# Modules whose attributes the tests rely on: rebinding any of them is tampering.
+# Modules whose attributes the tests rely on: rebinding any of them is tampering. Every name a
+# notebook binds with an import (`import torch.nn.functional as F`) is guarded as well.
 GUARDED_MODULES = {"torch", "np", "numpy", "builtins", "math", "nbgrader", "autograder",
-                   "solutions", "unittest", "pytest", "sys", "os", "inspect"}
+                   "solutions", "unittest", "pytest", "sys", "os", "inspect", "nn", "F"}
 # Imports an answer never needs and a cheat always does.
 FORBIDDEN_IMPORTS = {"autograder", "solutions", "importlib", "builtins", "ctypes", "gc",
-                     "inspect", "nbgrader", "runpy", "pickle", "marshal", "resource"}
+                     "inspect", "nbgrader", "runpy", "pickle", "marshal", "resource", "unittest",
+                     "mock", "pytest"}
 # Calls that build or load code at run time, or reach the interpreter's internals.
 FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__", "globals", "vars", "setattr",
                    "delattr", "breakpoint"}
@@ -33,23 +35,40 @@ DECEPTIVE_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__ar
 SUSPICIOUS_WORDS = ("solutions", "autograder", "gradebook", "hidden test", "source/")
 
 
-def scan_answer(source: str) -> list[str]:
-    """Reasons why a cell's code looks like tampering (empty when it does not)."""
+def imported_names(source: str) -> set[str]:
+    """The names a cell binds by importing (``import numpy.testing as npt`` binds npt)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+
+
+def scan_answer(source: str, modules: set[str] = frozenset()) -> list[str]:
+    """Reasons why a cell's code looks like tampering (empty when it does not).
+
+    ``modules``: names bound to modules elsewhere in the notebook, guarded like `torch`.
+    """
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []  # a syntax error earns nothing by itself; nothing here to flag
+    guarded = GUARDED_MODULES | set(modules) | imported_names(source)
     reasons = []
     for node in ast.walk(tree):
-        reasons.extend(_node_reasons(node))
+        reasons.extend(_node_reasons(node, guarded))
     return sorted(set(reasons))
 
 
-def _node_reasons(node: ast.AST) -> list[str]:
+def _node_reasons(node: ast.AST, guarded: set[str]) -> list[str]:
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        value = getattr(node, "value", None)
+        if isinstance(value, ast.Name) and value.id in GUARDED_MODULES:
+            return [f"line {node.lineno}: gives the module {value.id} another name"]
         return [f"line {node.lineno}: rebinds {_dotted(t)}, which the tests use"
-                for t in targets if isinstance(t, ast.Attribute) and _root(t) in GUARDED_MODULES]
+                for t in targets if isinstance(t, ast.Attribute) and _root(t) in guarded]
     if isinstance(node, ast.Import):
         return [f"line {node.lineno}: imports {alias.name}" for alias in node.names
                 if alias.name.split(".")[0] in FORBIDDEN_IMPORTS]
@@ -60,13 +79,14 @@ def _node_reasons(node: ast.AST) -> list[str]:
         name = _dotted(node.func)
         if name in FORBIDDEN_CALLS or name.split(".")[-1] in ("__import__", "import_module"):
             return [f"line {node.lineno}: calls {name}()"]
-        if name == "getattr" and node.args and _root(node.args[0]) in GUARDED_MODULES:
+        if name == "getattr" and node.args and _root(node.args[0]) in guarded:
             return [f"line {node.lineno}: looks up {_dotted(node.args[0])} attributes by name"]
         return []
     if isinstance(node, ast.FunctionDef) and node.name in DECEPTIVE_METHODS:
         return [f"line {node.lineno}: defines {node.name}, which lets a result fake its value"]
     if isinstance(node, ast.Attribute) and node.attr in ("__dict__", "__globals__", "__code__",
-                                                        "__builtins__", "modules", "__closure__"):
+                                                        "__builtins__", "modules", "__closure__",
+                                                        "__setattr__", "__delattr__"):
         if node.attr != "modules" or _dotted(node.value) == "sys":
             return [f"line {node.lineno}: reaches into {_dotted(node)}"]
         return []

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import nbformat
 
-from autograder.integrity import scan_answer
+from autograder.integrity import imported_names, scan_answer
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Finding:
 def findings(nb: nbformat.NotebookNode) -> list[Finding]:
     """What the policy finds in an autograded notebook (executed, with outputs)."""
     answers = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if _is_answer(c)]
+    modules = set().union(*(imported_names(c.source) for c in nb.cells if c.cell_type == "code"))
     result: list[Finding] = []
     current: list[Finding] = []   # findings of the answer cell the next tests belong to
     flagged: list[Finding] = []   # findings whose reach runs to the end of the notebook
@@ -60,7 +61,7 @@ def findings(nb: nbformat.NotebookNode) -> list[Finding]:
                 current.append(Finding(answer, "broken",
                                        f"{where} did not finish ({error}): its exercise scores 0"))
                 result.append(current[-1])
-        reasons = scan_answer(cell.source)  # answer cells and any cell the student could edit
+        reasons = scan_answer(cell.source, modules)  # answers and any cell the student can edit
         if reasons and answer:
             flagged.append(Finding(answer, "flagged", f"{where} tampers with grading "
                                    f"({'; '.join(reasons)}): no points from here on"))

@@ -28,6 +28,13 @@ from autograder.samples import solution_cells
     ("class T:\n    def __torch_function__(self, *a):\n        return True",
      "defines __torch_function__"),
     ("g = globals()", "calls globals()"),
+    ("import torch as t\nt.allclose = max", "rebinds t.allclose"),
+    ("import numpy.testing as npt\nnpt.assert_allclose = print", "rebinds npt.assert_allclose"),
+    ("from torch import testing\ntesting.assert_close = print", "rebinds testing.assert_close"),
+    ("F.relu = torch.sigmoid", "rebinds F.relu"),
+    ("t = torch\nt.allclose = max", "gives the module torch another name"),
+    ("from unittest import mock\nmock.patch('torch.allclose', max).start()", "imports from unittest"),
+    ("torch.__setattr__('allclose', max)", "reaches into torch.__setattr__"),
     ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))", "imports resource"),
     ("f = channel_weights.__globals__", "reaches into channel_weights.__globals__"),
 ])
@@ -47,5 +54,19 @@ def test_no_reference_solution_and_no_lesson_cell_is_flagged(lesson):
             assert scan_answer(cell.source) == [], cell.source[:200]
 
 
+def test_names_imported_elsewhere_in_the_notebook_are_guarded_too():
+    assert scan_answer("fun.relu = max", modules={"fun"}) == [
+        "line 1: rebinds fun.relu, which the tests use"]
+    assert scan_answer("fun.relu = max") == []
+
+
 def test_code_that_does_not_parse_is_left_to_the_tests():
     assert scan_answer("def broken(:\n    pass") == []
+
+
+@pytest.mark.parametrize("lesson", [source.stem for source in lesson_sources()])
+def test_a_complete_honest_submission_has_no_findings(lesson):
+    from autograder.policy import findings
+    from autograder.samples import make_submission
+
+    assert findings(make_submission(lesson, "all")) == []
