@@ -62,12 +62,22 @@ def _pretend_tensor():
     return nb
 
 
+def _shadowing():
+    """The fake package is written in the first answer cell, before any hidden test has run;
+    channel_weights then only knows the visible test's answer."""
+    nb = _with("capture_activations", SHADOW, before=True)
+    _cell(nb, "channel_weights").source = ("def channel_weights(gradients):\n"
+                                           "    return torch.tensor([[3.5, 11.5]])")
+    return nb
+
+
 SHADOW = """import os as _os
 _name = 'auto' + 'grader'
 _os.makedirs(_os.path.join(_name, 'checks'), exist_ok=True)
-for _part in ('__init__.py', 'checks/__init__.py', 'checks/gradcam_tutorial.py'):
-    with open(_os.path.join(_name, _part), 'w') as _file:
-        _file.write('def __getattr__(name):\\n    return lambda *a, **k: None\\n')
+for _part in ('__init__.py', 'checks/__init__.py'):
+    open(_os.path.join(_name, _part), 'w').close()
+with open(_os.path.join(_name, 'checks', 'gradcam_tutorial.py'), 'w') as _file:
+    _file.write('def __getattr__(name):\\n    return lambda *a, **k: None\\n')
 """
 
 
@@ -109,8 +119,7 @@ CASES = {
                       FULL, {}),
     # writes a fake grader package beside the notebook, its name assembled so that no string
     # names it: the grading kernel imported the real checks before any student code ran
-    "shadows-checks": (_with("channel_weights", SHADOW + "def channel_weights(gradients):\n"
-                             "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
+    "shadows-checks": (_shadowing(), FULL - 1 - 3, {}),
     "deleted-and-edited-tests": (_edited_test(), FULL, {}),
     "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
     "duplicated-id": (_duplicated_answer(), FULL, {}),

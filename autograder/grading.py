@@ -47,12 +47,16 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
     config.CourseDirectory.db_url = db_url
     if timeout:
         config.Execute.timeout = timeout
-    # Each grading kernel may reserve at most KERNEL_MEMORY bytes: a memory hog then gets a
-    # MemoryError in its own cell instead of the machine's memory killer picking a victim.
-    config.Execute.extra_arguments = [
-        "--HistoryManager.hist_file=:memory:",
-        "--IPKernelApp.exec_lines=[\"__import__('resource').setrlimit(__import__('resource')"
-        f".RLIMIT_AS, ({KERNEL_MEMORY}, {KERNEL_MEMORY}))\"]"]
+    # Before any student code runs, each grading kernel (1) may reserve at most KERNEL_MEMORY
+    # bytes, so that a memory hog gets a MemoryError in its own cell instead of the machine's
+    # memory killer picking a victim, and (2) imports the real hidden checks and reference, so
+    # that a fake `autograder/` or `solutions/` package written beside the notebook is never
+    # the one the hidden tests import.
+    startup = [f"__import__('resource').setrlimit(__import__('resource').RLIMIT_AS, "
+               f"({KERNEL_MEMORY}, {KERNEL_MEMORY}))",
+               "__import__('autograder.checks'); __import__('solutions')"]
+    config.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
+                                      f"--IPKernelApp.exec_lines={startup!r}"]
     if kernel_ipc is not None:
         # Parallel workers must not race for TCP ports: each talks to its kernels over IPC files
         # of its own (measured here: 12 workers on TCP all failed, on IPC all succeeded).
