@@ -135,3 +135,34 @@ def test_parallel_workers_on_a_postgresql_gradebook_match_sqlite(graded, postgre
     grades, _ = export(postgres_url, tmp_path / "work")
     with grades.open() as stream:
         assert sorted(row["student"] for row in csv.DictReader(stream)) == sorted(SHARED)
+
+
+def test_a_grader_killed_mid_batch_loses_nothing_and_the_rerun_finishes(tmp_path, plants):
+    """Kill the grading command (SIGKILL) once it has recorded its first submission; the same
+    command again grades only the rest, and every score is the expected one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    students = ("complete", "hard-codes-visible", "raises-after-def")
+    for student in students:
+        write_case(tmp_path / "submissions", student)
+    work = tmp_path / "work"
+    command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submissions"),
+               "--workdir", str(work)]
+    grader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    ledger, deadline = work / "grading-ledger.json", time.monotonic() + 600
+    while not ledger.exists() and grader.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(grader.pid, signal.SIGKILL)
+    grader.wait()
+    recorded = Ledger(work).entries
+    assert 1 <= len(recorded) < len(students), recorded  # killed mid-batch, first grade kept
+    lines = []
+    scores = grade(tmp_path / "submissions", work, log=lines.append)
+    rest = len(students) - len(recorded)
+    assert any(line.startswith(f"grading {rest} of {len(students)} ") for line in lines), lines
+    assert {s: scores[s][LESSON]["score"] for s in students} == {s: CASES[s][1] for s in students}
