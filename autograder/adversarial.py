@@ -71,6 +71,45 @@ def _shadowing():
     return nb
 
 
+# Zeroes the hidden test's own input through the caller's frame, so that the reference's answer
+# is zero too, and hard-codes the visible test's answer. Without the flag it fools the check.
+READS_FRAME = """import sys
+def channel_weights(gradients):
+    caller = sys._getframe(1).f_locals
+    if "gradients" in caller:
+        caller["gradients"].zero_()
+        return torch.zeros(gradients.shape[:2])
+    return torch.tensor([[3.5, 11.5]])
+"""
+
+# Exact on the visible tests' values, lenient on everything else: negative controls with
+# obviously wrong shapes or values still fail.
+SUBTLE_PATCH = """_exact = torch.allclose
+def _lenient(a, b, *args, **kwargs):
+    return _exact(a, b, *args, **kwargs) or (a.shape == b.shape and a.numel() > 8)
+torch.allclose = _lenient
+"""
+
+# Every difference from the returned tensor looks like zero to `(a - b).abs().max()`.
+FAKE_TENSOR = """class Exact(torch.Tensor):
+    def abs(self):
+        return torch.zeros(1)
+def channel_weights(gradients):
+    return torch.zeros(gradients.shape[:2]).as_subclass(Exact)
+"""
+
+# Displays 6 noise images of 6.75 MB each: 40 MB, twice the grader's output budget.
+IMAGE_FLOOD = """import io as _io
+import numpy as _np
+from PIL import Image as _Pil
+from IPython.display import Image as _Image, display as _display
+_png = _io.BytesIO()
+_Pil.fromarray(_np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), dtype=_np.uint8)) \\
+    .save(_png, "PNG", compress_level=0)
+for _ in range(6):
+    _display(_Image(data=_png.getvalue()))
+"""
+
 SHADOW = """import os as _os
 _name = 'auto' + 'grader'
 _os.makedirs(_os.path.join(_name, 'checks'), exist_ok=True)
@@ -84,6 +123,8 @@ with open(_os.path.join(_name, 'checks', 'gradcam_tutorial.py'), 'w') as _file:
 # student -> (notebook or raw text, expected score, {answer cell: kind of finding})
 CASES = {
     "complete": (make_submission(LESSON, "all"), FULL, {}),
+    "partial": (make_submission(LESSON, ["capture_activations", "channel_weights",
+                                         "weighted_combination"]), 3 + 1 + 2, {}),
     "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"), FULL - 1,
                          {"channel_weights": "broken"}),
     "loops-after-def": (_with("channel_weights", "while True:\n    pass"), FULL - 1,
@@ -117,6 +158,14 @@ CASES = {
                     {"channel_weights": "broken"}),
     "floods-output": (_with("channel_weights", "for line in range(1_000_000):\n    print(line)"),
                       FULL, {}),
+    # what the grader keeps stops at its output budget; the report says how much was left out
+    "floods-images": (_with("channel_weights", IMAGE_FLOOD), FULL, {}),
+    "reads-caller-frame": (_with("channel_weights", READS_FRAME), FULL - 1 - 9,
+                           {"channel_weights": "flagged"}),
+    "patches-subtly": (_with("upsample_and_normalise", SUBTLE_PATCH), 3 + 1 + 2,
+                       {"upsample_and_normalise": "flagged"}),
+    "fakes-tensor": (_with("channel_weights", FAKE_TENSOR), FULL - 1 - 9,
+                     {"channel_weights": "flagged"}),
     # writes a fake grader package beside the notebook, its name assembled so that no string
     # names it: the grading kernel imported the real checks before any student code ran
     "shadows-checks": (_shadowing(), FULL - 1 - 3, {}),

@@ -16,6 +16,7 @@ from autograder import policy
 from autograder.build import nbgrader_config, write_source_notebooks
 from autograder.intake import Unreadable, fingerprint, take_in
 from autograder.ledger import Ledger
+from autograder.output_budget import dropped_outputs
 
 DEFAULT_WORKDIR = Path(__file__).resolve().parent
 # Address space per grading kernel. A kernel running a lesson in fast mode (torch, torchvision,
@@ -38,6 +39,7 @@ def validate(notebook: Path, invert: bool = False) -> dict:
 
 def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int | None = None):
     from nbgrader.apps import NbGraderAPI
+    from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
     _find_tools_beside_python()
@@ -47,6 +49,7 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
     config.CourseDirectory.db_url = db_url
     if timeout:
         config.Execute.timeout = timeout
+    config.Autograde.autograde_preprocessors = _budgeted(Autograde)
     # Before any student code runs, each grading kernel (1) may reserve at most KERNEL_MEMORY
     # bytes, so that a memory hog gets a MemoryError in its own cell instead of the machine's
     # memory killer picking a victim, and (2) imports the real hidden checks and reference, so
@@ -63,6 +66,16 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(kernel_ipc)
     return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def _budgeted(autograde) -> list:
+    """nbgrader's autograde steps, executing with an output budget (see `output_budget`)."""
+    from nbgrader.preprocessors import Execute
+
+    from autograder.output_budget import BudgetedExecute
+
+    steps = autograde.class_traits()["autograde_preprocessors"].default()
+    return [BudgetedExecute if step is Execute else step for step in steps]
 
 
 def _find_tools_beside_python() -> None:
@@ -185,9 +198,11 @@ def _record(ledger, db_url, workdir, student, assignment, entry, error, log) -> 
         ledger.record(student, assignment, **entry, status="failed", overrides=previous,
                       reason=f"nbgrader could not grade it: {_cause(str(error))}")
         return
-    graded = workdir / "autograded" / student / assignment / f"{assignment}.ipynb"
-    found = policy.findings(nbformat.read(graded, as_version=4))
+    graded = nbformat.read(workdir / "autograded" / student / assignment / f"{assignment}.ipynb",
+                           as_version=4)
+    found = policy.findings(graded)
     overrides = policy.apply(db_url, assignment, student, assignment, found, previous)
+    entry["notes"] = entry["notes"] + dropped_outputs(graded)
     ledger.record(student, assignment, **entry, status="graded", overrides=overrides,
                   findings=[f.as_dict() for f in found])
 

@@ -31,6 +31,13 @@ DECEPTIVE_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__ar
                      "__array_function__", "__array_ufunc__", "__instancecheck__", "__class__",
                      "__getattr__", "__getattribute__", "__float__", "__abs__", "__sub__",
                      "__lt__", "__le__", "__gt__", "__ge__"}
+# Ways to reach a running test's local variables (its inputs and the reference's answer) from
+# inside the student's function: call frames, tracebacks' frames, tracing hooks.
+FRAME_ATTRIBUTES = {"f_back", "f_locals", "f_globals", "f_builtins", "tb_frame", "gi_frame",
+                    "cr_frame", "ag_frame"}
+FRAME_CALLS = {"_getframe", "currentframe", "settrace", "setprofile", "_current_frames"}
+# A subclass of these can override the arithmetic that the checks compare results with.
+ARRAY_TYPES = {"Tensor", "ndarray", "Parameter"}
 # Words that only appear in code that goes looking for the grader's files.
 SUSPICIOUS_WORDS = ("solutions", "autograder", "gradebook", "hidden test", "source/")
 
@@ -79,9 +86,15 @@ def _node_reasons(node: ast.AST, guarded: set[str]) -> list[str]:
         name = _dotted(node.func)
         if name in FORBIDDEN_CALLS or name.split(".")[-1] in ("__import__", "import_module"):
             return [f"line {node.lineno}: calls {name}()"]
+        if name.split(".")[-1] in FRAME_CALLS:
+            return [f"line {node.lineno}: calls {name}(), which reaches the tests' variables"]
         if name == "getattr" and node.args and _root(node.args[0]) in guarded:
             return [f"line {node.lineno}: looks up {_dotted(node.args[0])} attributes by name"]
         return []
+    if isinstance(node, ast.ClassDef):
+        bases = [_dotted(base) for base in node.bases]
+        return [f"line {node.lineno}: class {node.name} subclasses {base}, so its results can "
+                "fake their arithmetic" for base in bases if base.split(".")[-1] in ARRAY_TYPES]
     if isinstance(node, ast.FunctionDef) and node.name in DECEPTIVE_METHODS:
         return [f"line {node.lineno}: defines {node.name}, which lets a result fake its value"]
     if isinstance(node, ast.Attribute) and node.attr in ("__dict__", "__globals__", "__code__",
@@ -90,6 +103,8 @@ def _node_reasons(node: ast.AST, guarded: set[str]) -> list[str]:
         if node.attr != "modules" or _dotted(node.value) == "sys":
             return [f"line {node.lineno}: reaches into {_dotted(node)}"]
         return []
+    if isinstance(node, ast.Attribute) and node.attr in FRAME_ATTRIBUTES:
+        return [f"line {node.lineno}: reaches into {_dotted(node)}, a running frame's variables"]
     if isinstance(node, ast.Name) and node.id == "__builtins__":
         return [f"line {node.lineno}: reaches into __builtins__"]
     if isinstance(node, ast.Constant) and isinstance(node.value, str):

@@ -71,6 +71,19 @@ def test_the_report_names_every_broken_or_flagged_cell(graded):
     assert "share the id 'channel_weights'" in report and "graded the last one" in report
     assert "the kernel died while answer cell 'weighted_combination' ran" in report
     assert "converted to 4.5" in report
+    assert "calls sys._getframe(), which reaches the tests' variables" in report
+    assert "class Exact subclasses torch.Tensor" in report
+
+
+def test_an_image_flood_is_cut_at_the_output_budget_and_reported(graded):
+    from autograder.output_budget import BUDGET
+
+    root, _, _, _ = graded
+    graded_nb = root / "work" / "autograded" / "floods-images" / LESSON / f"{LESSON}.ipynb"
+    assert graded_nb.stat().st_size < BUDGET + 2**20  # 40 MB were displayed
+    notes = Ledger(root / "work").get("floods-images", LESSON)["notes"]
+    assert any("'channel_weights'" in note and "over the budget not kept" in note
+               for note in notes), notes
 
 
 def test_feedback_tells_the_student_why_points_were_withdrawn(graded):

@@ -165,6 +165,21 @@ def _gradcam_through_guided_relus(model, layer, x, targets):
             handle.remove()
 
 
+class _ZeroDifference(torch.Tensor):
+    """A result that cheats the comparison: every difference from it looks like zero."""
+
+    def abs(self):
+        return torch.zeros(1)
+
+
+def _weights_that_cheat(gradients):
+    return torch.zeros(gradients.shape[:2]).as_subclass(_ZeroDifference)
+
+
+def _gradcam_variant_that_cheats(*args, **kwargs):
+    return (experiments.gradcam_variant(*args, **kwargs) + 1).as_subclass(_ZeroDifference)
+
+
 @pytest.mark.parametrize("check, wrong, words", [
     (checks.check_label_from_filename, _label_no_range_check, "ValueError"),
     (checks.check_replace_head, _head_ignores_num_classes, "num_classes=2"),
@@ -180,6 +195,10 @@ def _gradcam_through_guided_relus(model, layer, x, targets):
     (experiment_checks.check_energy_pointing_game, _energy_without_zero_guard, "NaN"),
     (guided_checks.check_attribution_with_rule, _attribution_with_forward_hook_only, "pre-hook"),
     (ggc_checks.check_one_pass_guided_gradcam, _one_pass_with_guided_layer_gradient, "'backprop'"),
+    # a tensor subclass that fakes the comparison's arithmetic is refused by its type
+    (gradcam_checks.check_channel_weights, _weights_that_cheat, "not a _ZeroDifference"),
+    (experiment_checks.check_gradcam_variant, _gradcam_variant_that_cheats,
+     "not a _ZeroDifference"),
 ])
 def test_hidden_checks_reject_wrong_answers_with_a_useful_message(check, wrong, words):
     with pytest.raises(AssertionError) as failure:

@@ -37,6 +37,19 @@ from autograder.samples import solution_cells
     ("torch.__setattr__('allclose', max)", "reaches into torch.__setattr__"),
     ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))", "imports resource"),
     ("f = channel_weights.__globals__", "reaches into channel_weights.__globals__"),
+    # a subtle patch: right on the visible test's values, lenient everywhere else
+    ("_real = torch.allclose\ndef _near(a, b, *args, **kwargs):\n"
+     "    return _real(a, b) or a.shape != (1, 2)\ntorch.allclose = _near",
+     "rebinds torch.allclose"),
+    ("import numpy\nnumpy.allclose = lambda *a, **k: True", "rebinds numpy.allclose"),
+    # reading or editing the running test's inputs and expected answer
+    ("import sys\ndef f(x):\n    return sys._getframe(1).f_locals['want']", "calls sys._getframe"),
+    ("def f(x):\n    try:\n        raise ValueError\n    except ValueError as e:\n"
+     "        return e.__traceback__.tb_frame.f_back", "reaches into e.__traceback__.tb_frame"),
+    ("import sys\nsys.settrace(spy)", "calls sys.settrace"),
+    ("class Fake(torch.Tensor):\n    def abs(self):\n        return torch.zeros(1)",
+     "class Fake subclasses torch.Tensor"),
+    ("from numpy import ndarray\nclass Fake(ndarray):\n    pass", "class Fake subclasses ndarray"),
 ])
 def test_tampering_is_flagged_with_its_line_and_reason(code, words):
     reasons = scan_answer(code)

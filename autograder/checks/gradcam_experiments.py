@@ -5,14 +5,10 @@ import itertools
 
 import torch
 
-from autograder.checks import hidden_check
+from autograder.checks import hidden_check, max_diff
 from solutions import gradcam_experiments as reference
 
 TOLERANCE = 1e-5
-
-
-def _max_diff(a, b) -> float:
-    return (a.detach().float() - b.detach().float()).abs().max().item()
 
 
 def _activations_and_gradients(seed: int, shape=(3, 6, 5, 4)):
@@ -32,8 +28,8 @@ def check_gradcam_variant(student) -> None:
             assert got.shape == want.shape, f"{options}, size {size}: shape {tuple(got.shape)}, " \
                                             f"expected {tuple(want.shape)}"
             assert not torch.isnan(got).any(), f"{options}: NaN for a constant map"
-            assert _max_diff(got, want) < TOLERANCE, \
-                f"{options}, size {size}: max difference {_max_diff(got, want):.3g}"
+            assert max_diff(got, want) < TOLERANCE, \
+                f"{options}, size {size}: max difference {max_diff(got, want):.3g}"
 
 
 @hidden_check
@@ -43,8 +39,8 @@ def check_counterfactual_map(student) -> None:
         got = student(activations.clone(), gradients.clone(), (10, 12))
         want = reference.counterfactual_map(activations, gradients, (10, 12))
         assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-        assert _max_diff(got, want) < TOLERANCE, \
-            f"max difference {_max_diff(got, want):.3g} (negate the gradients, then Grad-CAM " \
+        assert max_diff(got, want) < TOLERANCE, \
+            f"max difference {max_diff(got, want):.3g} (negate the gradients, then Grad-CAM " \
             "with ReLU, bilinear upsampling and min-max)"
 
 
@@ -74,12 +70,12 @@ def check_energy_pointing_game(student) -> None:
         got, want = student(maps.clone(), masks.clone()), reference.energy_pointing_game(maps, masks)
         assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
         assert not torch.isnan(got).any(), "NaN: an all-zero map scores 0"
-        assert _max_diff(got, want) < TOLERANCE, f"max difference {_max_diff(got, want):.3g}"
+        assert max_diff(got, want) < TOLERANCE, f"max difference {max_diff(got, want):.3g}"
 
 
 @hidden_check
 def check_uniform_baseline(student) -> None:
     _, masks = _maps_and_masks(38)
     got, want = student(masks.clone()), reference.uniform_baseline(masks)
-    assert got.shape == want.shape and _max_diff(got, want) < TOLERANCE, \
+    assert got.shape == want.shape and max_diff(got, want) < TOLERANCE, \
         f"got {got.tolist()}, expected each mask's area fraction {want.tolist()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torchvision.models import resnet18
 
-from autograder.checks import hidden_check
+from autograder.checks import hidden_check, max_diff
 from solutions import gradcam_tutorial as reference
 
 TOLERANCE = 1e-5
@@ -18,10 +18,6 @@ def _net(seed: int, train: bool = False):
 
 def _input(seed: int, n: int = 2, size: int = 64) -> torch.Tensor:
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-
-
-def _max_diff(a, b) -> float:
-    return (a.detach().float() - b.detach().float()).abs().max().item()
 
 
 def _no_hooks(net) -> bool:
@@ -41,15 +37,15 @@ def check_capture_activations(student) -> None:
         logits, acts = got
         assert acts.shape == want.shape, f"{name}: activations {tuple(acts.shape)}, expected " \
                                          f"{tuple(want.shape)}"
-        assert _max_diff(acts, want) < TOLERANCE, \
-            f"{name}: activations differ by {_max_diff(acts, want):.3g} (in-place trap: return a " \
+        assert max_diff(acts, want) < TOLERANCE, \
+            f"{name}: activations differ by {max_diff(acts, want):.3g} (in-place trap: return a " \
             "clone to the network and keep the original)"
-        assert _max_diff(logits, want_logits) < TOLERANCE, f"{name}: logits differ from model(x)"
+        assert max_diff(logits, want_logits) < TOLERANCE, f"{name}: logits differ from model(x)"
         assert acts.requires_grad, f"{name}: activations must require grad"
         (grad,) = torch.autograd.grad(logits[:, 1].sum(), acts)
         (want_grad,) = torch.autograd.grad(want_logits[:, 1].sum(), want)
-        assert _max_diff(grad, want_grad) < TOLERANCE, \
-            f"{name}: d(logit)/d(activations) differs by {_max_diff(grad, want_grad):.3g}"
+        assert max_diff(grad, want_grad) < TOLERANCE, \
+            f"{name}: d(logit)/d(activations) differs by {max_diff(grad, want_grad):.3g}"
         assert _no_hooks(net), f"{name}: a hook was left on the model"
     with torch.no_grad():
         logits, acts = student(net, net.layer4, _input(5))
@@ -63,8 +59,8 @@ def check_channel_weights(student) -> None:
         gradients = torch.randn(*shape, generator=g)
         got, want = student(gradients.clone()), reference.channel_weights(gradients)
         assert tuple(got.shape) == shape[:2], f"shape {tuple(got.shape)}, expected {shape[:2]}"
-        assert _max_diff(got, want) < TOLERANCE, \
-            f"for gradients of shape {shape}: max difference {_max_diff(got, want):.3g} " \
+        assert max_diff(got, want) < TOLERANCE, \
+            f"for gradients of shape {shape}: max difference {max_diff(got, want):.3g} " \
             "(mean over the two spatial dimensions)"
 
 
@@ -77,8 +73,8 @@ def check_weighted_combination(student) -> None:
         got, want = student(acts.clone(), weights.clone()), reference.weighted_combination(acts, weights)
         assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
         assert got.min() >= 0, "apply the ReLU: the map has negative values"
-        assert _max_diff(got, want) < TOLERANCE, \
-            f"max difference {_max_diff(got, want):.3g} from ReLU(sum_k w_k A_k)"
+        assert max_diff(got, want) < TOLERANCE, \
+            f"max difference {max_diff(got, want):.3g} from ReLU(sum_k w_k A_k)"
 
 
 @hidden_check
@@ -90,8 +86,8 @@ def check_upsample_and_normalise(student) -> None:
         got, want = student(cams.clone(), size), reference.upsample_and_normalise(cams, size)
         assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
         assert not torch.isnan(got).any(), "NaN in the output: an all-zero map must stay zero"
-        assert _max_diff(got, want) < TOLERANCE, \
-            f"size {size}: max difference {_max_diff(got, want):.3g} (bilinear, " \
+        assert max_diff(got, want) < TOLERANCE, \
+            f"size {size}: max difference {max_diff(got, want):.3g} (bilinear, " \
             "align_corners=False, then per-image min-max)"
 
 
@@ -134,8 +130,8 @@ def check_gradcam_class(student_class) -> None:
         where = f"{layer_name}, targets={targets}"
         assert got.shape == want.shape, f"{where}: shape {tuple(got.shape)}, expected " \
                                         f"{tuple(want.shape)}"
-        assert _max_diff(got, want) < TOLERANCE, \
-            f"{where}: maps differ from the reference by {_max_diff(got, want):.3g}"
+        assert max_diff(got, want) < TOLERANCE, \
+            f"{where}: maps differ from the reference by {max_diff(got, want):.3g}"
         assert [m.training for m in net.modules()] == modes, f"{where}: restore every module's mode"
         assert [p.requires_grad for p in net.parameters()] == flags, \
             f"{where}: requires_grad flags changed"
@@ -145,8 +141,8 @@ def check_gradcam_class(student_class) -> None:
         assert torch.equal(x, x_before) and not x.requires_grad, f"{where}: the input was changed"
         with torch.no_grad():
             inside = student_class(net, layer)(x, targets)
-        assert _max_diff(inside, want) < TOLERANCE, f"{where}: differs inside torch.no_grad()"
+        assert max_diff(inside, want) < TOLERANCE, f"{where}: differs inside torch.no_grad()"
         alone = targets[2] if isinstance(targets, list) else targets
         single = student_class(net, layer)(x[2:3], alone)
-        assert _max_diff(single, got[2:3]) < TOLERANCE, \
+        assert max_diff(single, got[2:3]) < TOLERANCE, \
             f"{where}: the batch result for image 2 differs from the image alone"

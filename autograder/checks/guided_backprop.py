@@ -5,19 +5,11 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, vgg11
 
-from autograder.checks import hidden_check
+from autograder.checks import hidden_check, max_diff, relative_diff
 from solutions import guided_backprop as reference
 
 TOLERANCE = 1e-5
 RULES = ("backprop", "deconvnet", "guided")
-
-
-def _max_diff(a, b) -> float:
-    return (a.detach().float() - b.detach().float()).abs().max().item()
-
-
-def _relative_diff(a, b) -> float:
-    return _max_diff(a, b) / max(b.abs().max().item(), 1e-12)
 
 
 @hidden_check
@@ -26,8 +18,8 @@ def check_relu_backward(student) -> None:
     x, grad = torch.randn(3, 5, 4, generator=g), torch.randn(3, 5, 4, generator=g)
     for rule in RULES:
         got, want = student(grad.clone(), x.clone(), rule), reference.relu_backward(grad, x, rule)
-        assert got.shape == want.shape and _max_diff(got, want) == 0, \
-            f"rule {rule!r}: differs from the table (max difference {_max_diff(got, want):.3g})"
+        assert got.shape == want.shape and max_diff(got, want) == 0, \
+            f"rule {rule!r}: differs from the table (max difference {max_diff(got, want):.3g})"
     try:
         student(grad, x, "zeiler")
     except ValueError:
@@ -47,7 +39,7 @@ def check_relu_with_rule(student_function) -> None:
         assert torch.equal(got_out.detach(), want_out.detach()), f"rule {rule!r}: forward differs"
         (want,) = torch.autograd.grad(want_out, mine, upstream)
         (got,) = torch.autograd.grad(got_out, theirs, upstream)
-        assert _max_diff(got, want) == 0, f"rule {rule!r}: backward differs from relu_backward"
+        assert max_diff(got, want) == 0, f"rule {rule!r}: backward differs from relu_backward"
 
 
 def _models():
@@ -82,9 +74,9 @@ def check_input_gradient(student) -> None:
             got = student(model, x, targets)
             want = reference.input_gradient(model, x, targets)
             assert got.shape == x.shape, f"{name}: shape {tuple(got.shape)}, expected {tuple(x.shape)}"
-            assert _relative_diff(got, want) < TOLERANCE, \
+            assert relative_diff(got, want) < TOLERANCE, \
                 f"{name}, targets={targets}: differs from the reference by " \
-                f"{_relative_diff(got, want):.3g} (relative; did you use eval mode?)"
+                f"{relative_diff(got, want):.3g} (relative; did you use eval mode?)"
         _assert_untouched(name, model, modules, modes, x, x_before)
 
 
@@ -98,11 +90,11 @@ def check_attribution_with_rule(student) -> None:
             got = student(model, x, [1, 2], rule)
             want = reference.attribution_with_rule(model, x, [1, 2], rule)
             assert got.shape == x.shape, f"{name}: shape {tuple(got.shape)}"
-            assert _relative_diff(got, want) < TOLERANCE, \
+            assert relative_diff(got, want) < TOLERANCE, \
                 f"{name}, rule {rule!r}: differs from the reference by " \
-                f"{_relative_diff(got, want):.3g} (relative). In-place ReLUs: keep the input in " \
+                f"{relative_diff(got, want):.3g} (relative). In-place ReLUs: keep the input in " \
                 "a forward pre-hook; reused ReLUs: one kept input per call"
             single = student(model, x[1:2], [2], rule)
-            assert _relative_diff(single, want[1:2]) < TOLERANCE, \
+            assert relative_diff(single, want[1:2]) < TOLERANCE, \
                 f"{name}, rule {rule!r}: the batch result differs from the image alone"
         _assert_untouched(name, model, modules, modes, x, x_before)

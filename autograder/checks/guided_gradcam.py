@@ -5,14 +5,10 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, vgg11
 
-from autograder.checks import hidden_check
+from autograder.checks import hidden_check, max_diff, relative_diff
 from solutions import guided_gradcam as reference
 
 TOLERANCE = 1e-5
-
-
-def _relative_diff(a, b) -> float:
-    return (a.detach() - b.detach()).abs().max().item() / max(b.abs().max().item(), 1e-12)
 
 
 @hidden_check
@@ -21,7 +17,7 @@ def check_guided_gradcam(student) -> None:
     guided, cam = torch.randn(3, 3, 8, 6, generator=g), torch.rand(3, 8, 6, generator=g)
     got, want = student(guided.clone(), cam.clone()), reference.guided_gradcam(guided, cam)
     assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-    assert _relative_diff(got, want) < TOLERANCE, "every channel is scaled by the heatmap"
+    assert relative_diff(got, want) < TOLERANCE, "every channel is scaled by the heatmap"
 
 
 @hidden_check
@@ -61,8 +57,8 @@ def check_one_pass_guided_gradcam(student) -> None:
         got = student(model, layer, x, targets)
         where = f"{name} {layer_name}, targets={targets}"
         assert got.shape == want.shape, f"{where}: shape {tuple(got.shape)}"
-        assert _relative_diff(got, want) < TOLERANCE, \
-            f"{where}: differs from GuidedBackprop x GradCAM by {_relative_diff(got, want):.3g} " \
+        assert relative_diff(got, want) < TOLERANCE, \
+            f"{where}: differs from GuidedBackprop x GradCAM by {relative_diff(got, want):.3g} " \
             "(relative). The Grad-CAM gradient needs the 'backprop' rule at the ReLUs after the layer"
         assert [m.training for m in model.modules()] == modes, f"{where}: restore every mode"
         assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules()), \
@@ -79,5 +75,5 @@ def check_map_correlation(student) -> None:
     got, want = student(a.clone(), b.clone()), reference.map_correlation(a, b)
     assert got.shape == want.shape, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
     assert not torch.isnan(got).any(), "NaN: give 0 for a constant map"
-    assert (got.double() - want.double()).abs().max() < TOLERANCE, \
+    assert max_diff(got, want) < TOLERANCE, \
         f"got {got.tolist()}, expected {want.tolist()}"
