@@ -1,10 +1,9 @@
 """Submissions broken or dishonest in one known way each, with the score each must get.
 
 The integrity tests grade them all (tests/test_grading_integrity.py) and the cohort benchmark
-mixes them into a class (benchmarks/grading_cohort.py). All are lesson 02 (13 points):
-capture_activations 3, channel_weights 1, weighted_combination 2, upsample_and_normalise 2,
-resolve_targets 2, GradCAM 3. GradCAM calls the student's other functions, so breaking one of
-them costs GradCAM's 3 points as well.
+mixes them into a class (benchmarks/grading_cohort.py). All are lesson 02 (13 points, POINTS).
+GradCAM calls the student's other functions, so breaking one of them costs GradCAM's 3 points
+as well.
 """
 from __future__ import annotations
 
@@ -16,7 +15,10 @@ import nbformat
 from autograder.samples import make_submission
 
 LESSON = "02_gradcam_tutorial"
-FULL = 13
+# each exercise's points, in notebook order (a test checks them against the lesson)
+POINTS = {"capture_activations": 3, "channel_weights": 1, "weighted_combination": 2,
+          "upsample_and_normalise": 2, "resolve_targets": 2, "GradCAM": 3}
+FULL = sum(POINTS.values())
 
 
 def _cell(nb, grade_id):
@@ -34,6 +36,12 @@ def _without(*grade_ids):
     nb = make_submission(LESSON, "all")
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
     return nb
+
+
+def partial(answered: int) -> tuple[nbformat.NotebookNode, int]:
+    """A submission with the first ``answered`` exercises solved, and the score it must get."""
+    ids = list(POINTS)[:answered]
+    return make_submission(LESSON, ids), sum(POINTS[i] for i in ids)
 
 
 def _edited_test():
@@ -123,8 +131,7 @@ with open(_os.path.join(_name, 'checks', 'gradcam_tutorial.py'), 'w') as _file:
 # student -> (notebook or raw text, expected score, {answer cell: kind of finding})
 CASES = {
     "complete": (make_submission(LESSON, "all"), FULL, {}),
-    "partial": (make_submission(LESSON, ["capture_activations", "channel_weights",
-                                         "weighted_combination"]), 3 + 1 + 2, {}),
+    "partial": (*partial(3), {}),
     "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"), FULL - 1,
                          {"channel_weights": "broken"}),
     "loops-after-def": (_with("channel_weights", "while True:\n    pass"), FULL - 1,
@@ -183,8 +190,12 @@ CASES = {
 def write_case(folder: Path, case: str, student: str | None = None) -> None:
     """Write ``case`` as ``folder/<student>/<lesson>/<lesson>.ipynb`` (student: the case's name),
     or what stands in for the notebook: a file that is not JSON, an empty folder."""
-    content = CASES[case][0]
-    target = Path(folder) / (student or case) / LESSON
+    write_submission(folder, student or case, CASES[case][0])
+
+
+def write_submission(folder: Path, student: str, content) -> None:
+    """Write a notebook, raw text, or (None) nothing into ``folder/<student>/<lesson>/``."""
+    target = Path(folder) / student / LESSON
     target.mkdir(parents=True)
     path = target / f"{LESSON}.ipynb"
     if isinstance(content, str):

@@ -1,7 +1,7 @@
-"""A large class: a synthetic cohort of lesson-02 submissions, mixed correct, partial, broken and
-dishonest (autograder/adversarial.py, in turn), graded serially and with parallel workers, on a
-sqlite gradebook and on a PostgreSQL one, side by side; every score is checked against the
-expected one.
+"""A large class: a synthetic cohort of lesson-02 submissions graded serially and with parallel
+workers, on a sqlite gradebook and on a PostgreSQL one, side by side; every score is checked
+against the expected one. In every ten students, five are complete, two partial (1 to 5 of the 6
+exercises) and three broken or dishonest (every kind in autograder/adversarial.py in turn).
 
     python benchmarks/grading_cohort.py [--cohort 100] [--workers 2] [--timeout 30] [--no-postgres]
 """
@@ -12,9 +12,10 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-from autograder.adversarial import CASES, LESSON, write_case
+from autograder.adversarial import CASES, LESSON, partial, write_submission
 from autograder.grading import grade
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -35,6 +36,22 @@ def run(label: str, cohort: Path, workdir: Path, db_url: str | None, workers: in
     return seconds
 
 
+def cohort(size: int) -> dict[str, tuple]:
+    """{student: (notebook or stand-in, expected score)}."""
+    kinds = [kind for kind in CASES if kind not in ("complete", "partial")]
+    students, bad, half = {}, 0, 0
+    for i in range(size):
+        if i % 10 < 3:
+            kind, bad = kinds[bad % len(kinds)], bad + 1
+            students[f"s{i:03d}-{kind}"] = CASES[kind][:2]
+        elif i % 10 < 5:
+            answered, half = half % 5 + 1, half + 1
+            students[f"s{i:03d}-partial-{answered}"] = partial(answered)
+        else:
+            students[f"s{i:03d}-complete"] = CASES["complete"][:2]
+    return students
+
+
 def fresh_database(server_url: str, name: str) -> str:
     """A new, empty database on the server (each run starts from an empty gradebook)."""
     from sqlalchemy import create_engine, text
@@ -51,15 +68,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=30, help="seconds per cell")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs; {args.cohort} submissions of {LESSON}, "
-          f"{len(CASES)} kinds in turn; per-cell limit {args.timeout} s", flush=True)
+    students = cohort(args.cohort)
+    kinds = Counter(name.split("-", 1)[1].split("-")[0] for name in students)
+    print(f"{os.cpu_count()} CPUs; {args.cohort} submissions of {LESSON}: "
+          f"{kinds['complete']} complete, {kinds['partial']} partial, "
+          f"{args.cohort - kinds['complete'] - kinds['partial']} broken or dishonest "
+          f"({len({n.split('-', 1)[1] for n in students}) - 6} kinds); "
+          f"per-cell limit {args.timeout} s", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         expected = {}
-        for i in range(args.cohort):
-            case = list(CASES)[i % len(CASES)]
-            write_case(scratch / "cohort", case, f"s{i:03d}-{case}")
-            expected[f"s{i:03d}-{case}"] = CASES[case][1]
+        for student, (content, score) in students.items():
+            write_submission(scratch / "cohort", student, content)
+            expected[student] = score
         times = {}
         for workers in (1, args.workers):
             times["sqlite", workers] = run("sqlite", scratch / "cohort",

@@ -11,7 +11,8 @@ import json
 import nbformat
 import pytest
 
-from autograder.adversarial import CASES, FULL, LESSON, write_case
+from autograder.adversarial import CASES, FULL, LESSON, POINTS, write_case
+from autograder.build import COURSE_DIR
 from autograder.grading import REPORT, export, grade
 from autograder.ledger import Ledger
 from autograder.samples import make_submission
@@ -37,6 +38,14 @@ def test_each_case_gets_its_exact_score_and_findings(graded, student):
     got = scores.get(student, {}).get(LESSON, {}).get("score", 0)
     assert got == expected, (entry, scores.get(student))
     assert {f["answer"]: f["kind"] for f in entry.get("findings", [])} == kinds, entry
+
+
+def test_the_cases_know_the_lessons_points():
+    nb = nbformat.read(COURSE_DIR / LESSON / f"{LESSON}.ipynb", as_version=4)
+    tests = [c.metadata["nbgrader"] for c in nb.cells
+             if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [(t["grade_id"], t["points"]) for t in tests] == \
+        [(f"test_{answer}", points) for answer, points in POINTS.items()]
 
 
 def test_the_batch_never_modifies_a_submission(graded):
