@@ -36,12 +36,12 @@ class Finding:
 
 def findings(nb: nbformat.NotebookNode) -> list[Finding]:
     """What the policy finds in an autograded notebook (executed, with outputs)."""
-    answers = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if _is_answer(c)]
     modules = set().union(*(imported_names(c.source) for c in nb.cells if c.cell_type == "code"))
     result: list[Finding] = []
     current: list[Finding] = []   # findings of the answer cell the next tests belong to
     flagged: list[Finding] = []   # findings whose reach runs to the end of the notebook
-    answer = answers[0] if answers else None  # the answer cell a finding is reported under
+    # the answer cell a finding is reported under (a cell above the first answer: the first)
+    answer = next((c.metadata["nbgrader"]["grade_id"] for c in nb.cells if _is_answer(c)), None)
     for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type != "code":
@@ -95,14 +95,13 @@ def apply(db_url: str, assignment: str, student: str, notebook: str,
                     .manual_comment = None
             except MissingEntry:
                 continue
+        reasons: dict[str, list[str]] = {}
         for finding in found:
             for test in finding.tests:
                 grade = gradebook.find_grade(test, notebook, assignment, student)
                 grade.manual_score = 0.0
                 grade.needs_manual_grade = finding.kind == "flagged"
                 overrides.append({"grade": test, "comment": finding.answer})
-        reasons: dict[str, list[str]] = {}
-        for finding in found:
             if finding.tests:
                 reasons.setdefault(finding.answer, []).append(finding.reason)
         for answer, text in reasons.items():

@@ -6,10 +6,11 @@ nbgrader then grades the rest as usual and the policy scores that exercise 0.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
+
+from autograder.selfcheck import environment
 
 REPLACEMENT = ("raise RuntimeError('the grader removed this cell: the kernel died while it ran "
                "(os._exit, a crash or too much memory)')")
@@ -32,15 +33,11 @@ def find_killer(notebook: Path, timeout: int, kernel_ipc: Path | None = None) ->
     client = NotebookClient(nb, km=manager, timeout=timeout, allow_errors=True,
                             resources={"metadata": {"path": str(Path(notebook).parent)}},
                             on_cell_execute=lambda cell, cell_index: started.append(cell_index))
-    previous = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the lessons' fast mode, as nbgrader sets it
     try:
-        client.execute()
+        with environment(NBGRADER_EXECUTION="autograde"):  # the lessons' fast mode, as in nbgrader
+            client.execute()
     except DeadKernelError:
         return started[-1] if started else None
-    finally:
-        os.environ.pop("NBGRADER_EXECUTION") if previous is None else \
-            os.environ.update(NBGRADER_EXECUTION=previous)
     return None
 
 

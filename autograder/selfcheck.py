@@ -8,6 +8,7 @@ its own folder, so what the lesson writes there (e.g. lesson 01's outputs/) is w
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import jupytext
@@ -31,19 +32,26 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     raise ValueError(f"{path}: expected a lesson notebook (.ipynb) or its paired script (.py)")
 
 
+@contextmanager
+def environment(**values: str):
+    """Set environment variables for a notebook run (a kernel inherits them), then restore them."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            os.environ.pop(key, None) if value is None else os.environ.update({key: value})
+
+
 def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 300) -> nbformat.NotebookNode:
     """Execute in ``folder`` (the notebook's own, so relative paths work), fast mode, all cells."""
     from nbclient import NotebookClient
 
     nb.metadata["kernelspec"] = KERNELSPEC
-    previous = {k: os.environ.get(k) for k in ("COURSE_FAST", "NBGRADER_EXECUTION")}
-    os.environ.update(COURSE_FAST="1", NBGRADER_EXECUTION="validate")
-    try:
+    with environment(COURSE_FAST="1", NBGRADER_EXECUTION="validate"):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        for key, value in previous.items():
-            os.environ.pop(key, None) if value is None else os.environ.update({key: value})
     return nb
 
 
