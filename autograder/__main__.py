@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                               help="grade again what is graded and unchanged (default: skip it)")
             verb.add_argument("--timeout", type=int,
                               help="seconds per cell before it is stopped (default 120)")
+        if name == "export":
+            verb.add_argument("--ledgers", nargs="+", type=Path, default=[], metavar="WORKDIR",
+                              help="other machines' grading folders, when several grade into "
+                                   "one database: their students' notes are exported too")
         verb.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                           help="nbgrader's course folder (default: autograder/)")
         verb.add_argument("--db", help="gradebook URL (default: sqlite:///WORKDIR/gradebook.db; "
@@ -90,7 +94,8 @@ def _run(args) -> int:
             print(f"report (ungraded, broken and flagged cells): "
                   f"{args.workdir / grading.REPORT}")
         if args.verb in ("grade", "export"):
-            grades, exercises = grading.export(db_url, args.workdir)
+            grades, exercises = grading.export(db_url, args.workdir,
+                                               getattr(args, "ledgers", []))
             print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {db_url}")
         if args.verb == "feedback":
             files = grading.feedback(args.workdir, db_url)

@@ -15,6 +15,7 @@ import nbformat
 from autograder import policy
 from autograder.build import nbgrader_config, write_source_notebooks
 from autograder.intake import Unreadable, fingerprint, take_in
+from autograder.ledger import NAME as LEDGER_NAME
 from autograder.ledger import Ledger
 from autograder.output_budget import dropped_outputs
 
@@ -274,17 +275,24 @@ def all_submissions(db_url: str) -> list[tuple[str, str]]:
                       for a in gradebook.assignments for s in a.submissions)
 
 
-def export(db_url: str, out_dir: Path) -> tuple[Path, Path]:
+def export(db_url: str, out_dir: Path, other_workdirs=()) -> tuple[Path, Path]:
     """Write grades.csv and exercises.csv (per test cell) into ``out_dir``, the grading folder.
 
     Every submission the ledger knows appears, also those that could not be graded (score 0 and
-    the reason in ``note``); ``note`` also names flagged or broken answer cells.
+    the reason in ``note``); ``note`` also names flagged or broken answer cells. With several
+    machines grading into one database, ``other_workdirs`` are their grading folders: their
+    ledgers are read too (never written), so the export covers every machine's students.
     """
     import csv
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out_dir)
+    for folder in other_workdirs:
+        if not (Path(folder) / LEDGER_NAME).is_file():
+            raise FileNotFoundError(f"{folder}: no {LEDGER_NAME} here; expected another "
+                                    "machine's grading folder (its --workdir)")
+        ledger.entries.update(Ledger(folder).entries)
     pairs = set(all_submissions(db_url)) | {(e["student"], e["assignment"])
                                             for e in ledger.entries.values()}
     scores = read_scores(db_url, sorted(pairs))
@@ -334,6 +342,8 @@ def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=pri
 
 def summary_table(scores: dict) -> str:
     """Students down, lessons across, 'score/max' in each cell ('-': no submission)."""
+    if not scores:
+        return "no submission has a score (the report says why)"
     lessons = sorted({a for by_assignment in scores.values() for a in by_assignment})
     width = max([len(s) for s in scores] + [7]) + 2
     lines = [f"{'student':<{width}}" + "".join(f"{a:>24}" for a in lessons)]
