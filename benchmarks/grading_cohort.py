@@ -37,18 +37,19 @@ def run(label: str, cohort: Path, workdir: Path, db_url: str | None, workers: in
 
 
 def cohort(size: int) -> dict[str, tuple]:
-    """{student: (notebook or stand-in, expected score)}."""
+    """{student: (notebook or stand-in, expected score, kind)}; kind: "complete", "partial" or
+    the broken or dishonest kind's name."""
     kinds = [kind for kind in CASES if kind not in ("complete", "partial")]
     students, bad, half = {}, 0, 0
     for i in range(size):
         if i % 10 < 3:
             kind, bad = kinds[bad % len(kinds)], bad + 1
-            students[f"s{i:03d}-{kind}"] = CASES[kind][:2]
+            students[f"s{i:03d}-{kind}"] = (*CASES[kind][:2], kind)
         elif i % 10 < 5:
             answered, half = half % 5 + 1, half + 1
-            students[f"s{i:03d}-partial-{answered}"] = partial(answered)
+            students[f"s{i:03d}-partial-{answered}"] = (*partial(answered), "partial")
         else:
-            students[f"s{i:03d}-complete"] = CASES["complete"][:2]
+            students[f"s{i:03d}-complete"] = (*CASES["complete"][:2], "complete")
     return students
 
 
@@ -69,16 +70,15 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     students = cohort(args.cohort)
-    kinds = Counter(name.split("-", 1)[1].split("-")[0] for name in students)
+    kinds = Counter(kind for _, _, kind in students.values())
+    honest = kinds.pop("complete", 0), kinds.pop("partial", 0)
     print(f"{os.cpu_count()} CPUs; {args.cohort} submissions of {LESSON}: "
-          f"{kinds['complete']} complete, {kinds['partial']} partial, "
-          f"{args.cohort - kinds['complete'] - kinds['partial']} broken or dishonest "
-          f"({len({n.split('-', 1)[1] for n in students}) - 6} kinds); "
-          f"per-cell limit {args.timeout} s", flush=True)
+          f"{honest[0]} complete, {honest[1]} partial, {sum(kinds.values())} broken or dishonest "
+          f"({len(kinds)} kinds); per-cell limit {args.timeout} s", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         expected = {}
-        for student, (content, score) in students.items():
+        for student, (content, score, _) in students.items():
             write_submission(scratch / "cohort", student, content)
             expected[student] = score
         times = {}
