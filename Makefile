@@ -60,7 +60,7 @@ lab-instructor: setup data
 		--no-browser --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
 
 checkpoints: setup data
-	$(PY) -m solutions.train_checkpoints
+	$(PY) -m solutions.tools.train_checkpoints
 
 bench: setup data
 	$(PY) benchmarks/lesson01_runtime.py

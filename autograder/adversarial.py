@@ -153,9 +153,9 @@ CASES = {
                               "np.testing.assert_allclose = lambda *a, **k: None\n"
                               "torch.testing.assert_close = lambda *a, **k: None"), 0,
                         {"capture_activations": "flagged"}),
-    "imports-reference": (_with("GradCAM", "from solutions.gradcam_tutorial import GradCAM"),
+    "imports-reference": (_with("GradCAM", "from solutions.reference.gradcam_tutorial import GradCAM"),
                           FULL - 3, {"GradCAM": "flagged"}),
-    "reads-reference": (_with("GradCAM", "exec(open('../../solutions/gradcam_tutorial.py')"
+    "reads-reference": (_with("GradCAM", "exec(open('../../solutions/reference/gradcam_tutorial.py')"
                                          ".read())"), FULL - 3, {"GradCAM": "flagged"}),
     "pretends-equal": (_pretend_tensor(), FULL - 1 - 9, {"channel_weights": "flagged"}),
     # passes the visible test with its one known answer; the hidden check's own inputs catch it

@@ -7,11 +7,11 @@ file is scanned before the command reports success.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
-from autograder.build import FORBIDDEN_IN_RELEASE, REPO_ROOT, lesson_sources
+from autograder.build import REPO_ROOT, lesson_sources
+from autograder.markers import leaked_markers, solution_blocks
 
 DEFAULT_TARGET = REPO_ROOT / "release"
 COPIED = ["course", "utils", "data", "jupytext.toml", "checkpoints/plant_classifier_final.pth",
@@ -93,8 +93,7 @@ def write_release(target: Path = DEFAULT_TARGET) -> list[Path]:
 def _solution_lines(source: Path) -> set[str]:
     """Lines (longer than 20 characters) written between solution markers in a lesson source."""
     return {line.strip()
-            for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION",
-                                    source.read_text(), flags=re.DOTALL)
+            for block in solution_blocks(source.read_text())
             for line in block.splitlines() if len(line.strip()) > 20}
 
 
@@ -134,7 +133,7 @@ def scan(files: list[Path], root: Path) -> list[str]:
         if path.suffix not in (".py", ".ipynb", ".md", ".txt", ".toml", ".json"):
             continue
         text = path.read_text(errors="ignore")
-        problems += [f"{relative}: contains {m!r}" for m in FORBIDDEN_IN_RELEASE if m in text]
+        problems += [f"{relative}: contains {m!r}" for m in leaked_markers(text)]
         if parts[0] == "course" and len(parts) > 2:
             leaked = sorted(secret_lines(parts[1]) & code_lines(path))
         else:

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.build import COURSE_DIR, lesson_sources, read_source
+from autograder.markers import without_solution_markers
 
 
 def solution_cells(lesson_id: str) -> dict[str, str]:
@@ -21,9 +22,7 @@ def solution_cells(lesson_id: str) -> dict[str, str]:
     for cell in read_source(source).cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
-            answers[meta["grade_id"]] = "\n".join(
-                line for line in cell.source.splitlines()
-                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+            answers[meta["grade_id"]] = without_solution_markers(cell.source)
     return answers
 
 

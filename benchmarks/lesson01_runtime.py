@@ -44,7 +44,7 @@ def one_checkpoint_epoch(image_size: int = 224) -> float:
     import torch
     from torch.utils.data import DataLoader
 
-    from solutions.finetune_resnet import fit, make_transforms
+    from solutions.reference.finetune_resnet import fit, make_transforms
     from utils.datasets import ImageDataset, split_dir
     from utils.models import build_resnet18
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from solutions.finetune_resnet import evaluate, make_transforms
+from solutions.reference.finetune_resnet import evaluate, make_transforms
 from utils.datasets import CLASS_NAMES, ImageDataset
 from utils.models import load_checkpoint
 

@@ -1,4 +1,4 @@
-"""The explain CLI (solutions/explain.py) with a real, small checkpoint and real JPEG files."""
+"""The explain CLI (solutions/tools/explain.py) with a real, small checkpoint and real JPEG files."""
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from solutions.explain import main
+from solutions.tools.explain import main
 from utils.datasets import CLASS_NAMES
 from utils.models import SHIPPED_CHECKPOINT, build_resnet18, save_checkpoint
 
@@ -140,7 +140,7 @@ def test_unknown_method_is_rejected_by_argparse(images, capsys):
 
 def test_module_entry_point(images, checkpoint, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "solutions.explain", str(images[1]), "--checkpoint",
+        [sys.executable, "-m", "solutions.tools.explain", str(images[1]), "--checkpoint",
          str(checkpoint), "--out", str(tmp_path / "cli"), "--layer", "layer4.1.conv2"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -11,11 +11,11 @@ from autograder.checks import gradcam_experiments as experiment_checks
 from autograder.checks import gradcam_tutorial as gradcam_checks
 from autograder.checks import guided_backprop as guided_checks
 from autograder.checks import guided_gradcam as ggc_checks
-from solutions import finetune_resnet as reference
-from solutions import gradcam_experiments as experiments
-from solutions import gradcam_tutorial as gradcam
-from solutions import guided_backprop as guided
-from solutions import guided_gradcam as ggc
+from solutions.reference import finetune_resnet as reference
+from solutions.reference import gradcam_experiments as experiments
+from solutions.reference import gradcam_tutorial as gradcam
+from solutions.reference import guided_backprop as guided
+from solutions.reference import guided_gradcam as ggc
 
 def test_reference_passes_every_hidden_check():
     gradcam_checks.check_capture_activations(gradcam.capture_activations)

@@ -8,7 +8,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from autograder.checks import hidden_check
-from solutions import finetune_resnet as reference
+from solutions.reference import finetune_resnet as reference
 
 
 def _rng(seed: int) -> torch.Generator:

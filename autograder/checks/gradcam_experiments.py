@@ -6,7 +6,7 @@ import itertools
 import torch
 
 from autograder.checks import hidden_check, max_diff
-from solutions import gradcam_experiments as reference
+from solutions.reference import gradcam_experiments as reference
 
 TOLERANCE = 1e-5
 

@@ -5,7 +5,7 @@ import torch
 from torchvision.models import resnet18
 
 from autograder.checks import hidden_check, max_diff
-from solutions import gradcam_tutorial as reference
+from solutions.reference import gradcam_tutorial as reference
 
 TOLERANCE = 1e-5
 

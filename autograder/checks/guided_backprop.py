@@ -6,7 +6,7 @@ from torch import nn
 from torchvision.models import resnet18, vgg11
 
 from autograder.checks import hidden_check, max_diff, relative_diff
-from solutions import guided_backprop as reference
+from solutions.reference import guided_backprop as reference
 
 TOLERANCE = 1e-5
 RULES = ("backprop", "deconvnet", "guided")

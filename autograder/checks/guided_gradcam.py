@@ -6,7 +6,7 @@ from torch import nn
 from torchvision.models import resnet18, vgg11
 
 from autograder.checks import hidden_check, max_diff, relative_diff
-from solutions import guided_gradcam as reference
+from solutions.reference import guided_gradcam as reference
 
 TOLERANCE = 1e-5
 

@@ -1,6 +1,6 @@
-"""Train the classifiers that the course ships: ``python -m solutions.train_checkpoints``.
+"""Train the classifiers that the course ships: ``python -m solutions.tools.train_checkpoints``.
 
-Uses the reference code of lesson 01 (``solutions.finetune_resnet``), headless, and writes
+Uses the reference code of lesson 01 (``solutions.reference.finetune_resnet``), headless, and writes
 ``checkpoints/plant_classifier_final.pth`` and ``checkpoints/best_plant_classifier.pth`` in the
 course's checkpoint format, in half precision (half the size; lessons load them as float32).
 The accuracies stored in each file are measured on exactly the weights stored (after rounding to
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from solutions.finetune_resnet import evaluate, fit, make_transforms
+from solutions.reference.finetune_resnet import evaluate, fit, make_transforms
 from utils.datasets import CLASS_NAMES, ImageDataset, data_root, split_dir
 from utils.models import build_resnet18, save_checkpoint
 from utils.plots import plot_confusion_matrix, plot_training_curves
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     _, _, predictions, labels = evaluate(
         model, DataLoader(ImageDataset(split_dir("test"), transform=eval_transform), batch_size=64),
         nn.CrossEntropyLoss(), "cpu")
-    from solutions.finetune_resnet import confusion_matrix
+    from solutions.reference.finetune_resnet import confusion_matrix
     plot_confusion_matrix(confusion_matrix(predictions, labels, len(CLASS_NAMES)), CLASS_NAMES,
                           "final checkpoint, test split").savefig(
         args.out / "confusion_matrix.png", dpi=80)

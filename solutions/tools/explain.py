@@ -7,12 +7,12 @@ titled with the prediction. One line per image is printed: path, class, probabil
 
 Usage::
 
-    python -m solutions.explain photo.jpg
-    python -m solutions.explain data/plants/test/*.jpg --out my_explanations
-    python -m solutions.explain photo.jpg --target Greg          # why (not) Greg? also: --target 2
-    python -m solutions.explain photo.jpg --layer layer3         # or e.g. layer4.1.conv2
-    python -m solutions.explain photo.jpg --method guided-gradcam   # or guided-backprop, all
-    python -m solutions.explain photo.jpg --checkpoint checkpoints/best_plant_classifier.pth
+    python -m solutions.tools.explain photo.jpg
+    python -m solutions.tools.explain data/plants/test/*.jpg --out my_explanations
+    python -m solutions.tools.explain photo.jpg --target Greg          # why (not) Greg? also: --target 2
+    python -m solutions.tools.explain photo.jpg --layer layer3         # or e.g. layer4.1.conv2
+    python -m solutions.tools.explain photo.jpg --method guided-gradcam   # or guided-backprop, all
+    python -m solutions.tools.explain photo.jpg --checkpoint checkpoints/best_plant_classifier.pth
 
 Bad input (a missing or unreadable image or checkpoint, an unknown layer or class, an ``--out``
 that is a file) gives a one-line error naming it and exit status 2.
@@ -37,7 +37,7 @@ from utils.datasets import eval_transform, load_rgb
 from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
 from utils.visualise import overlay_heatmap, process_attributions
 
-PROG = "python -m solutions.explain"
+PROG = "python -m solutions.tools.explain"
 LAYER_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Sequential, BasicBlock, Bottleneck)
 
 
