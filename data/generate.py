@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data import CLASS_NAMES
 from data.plants_drawing import render_sample
 
-CLASS_NAMES = ("Rudo", "Baya", "Greg", "Yuki")
 SPLIT_SIZES = {"train": 800, "val": 200, "test": 80}
 IMAGE_SIZE = 224
 DEFAULT_SEED = 2026

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from data.generate import CLASS_NAMES  # noqa: E402
+from data import CLASS_NAMES  # noqa: E402
 
 
 def save_overview(root: Path, out_path: Path, split: str = "train", per_class: int = 4) -> Path:
