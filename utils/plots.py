@@ -1,9 +1,15 @@
-"""Figures for training: learning curves and a confusion matrix. Both return matplotlib Figures."""
+"""Figures for training: learning curves and a confusion matrix.
+
+Both return a ``NotebookFigure`` (utils/figures.py): a matplotlib Figure that a notebook shows as
+an image, with or without pyplot.
+"""
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from utils.figures import NotebookFigure
 
 
 def plot_training_curves(history: dict) -> Figure:
@@ -16,7 +22,7 @@ def plot_training_curves(history: dict) -> Figure:
             raise ValueError(f"history: missing {key!r}; expected lists train_loss, val_loss, "
                              "train_acc and val_acc")
     epochs = np.arange(1, len(history["train_loss"]) + 1)
-    fig = Figure(figsize=(9, 3.2))
+    fig = NotebookFigure(figsize=(9, 3.2))
     loss_ax, acc_ax = fig.subplots(1, 2)
     for ax, metric, label in ((loss_ax, "loss", "cross-entropy loss"), (acc_ax, "acc", "accuracy")):
         ax.plot(epochs, history[f"train_{metric}"], "o-", label="train")
@@ -37,7 +43,7 @@ def plot_confusion_matrix(matrix, class_names, title: str = "Confusion matrix") 
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(class_names):
         raise ValueError(f"matrix: expected shape ({len(class_names)}, {len(class_names)}) "
                          f"for {len(class_names)} classes, got {matrix.shape}")
-    fig = Figure(figsize=(4.6, 4))
+    fig = NotebookFigure(figsize=(4.6, 4))
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Greens")
     fig.colorbar(image, ax=ax, fraction=0.046)

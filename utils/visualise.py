@@ -1,8 +1,9 @@
 """Plotting helpers for the lessons: turn tensors, gradients and CAMs into pictures.
 
 Every function returns a numpy array or a matplotlib ``Figure`` (never ``plt.show()``), so
-results can be tested and saved. Figures are built without pyplot: a notebook then shows each
-one once, as the value of its cell, and a long session does not pile up open figures.
+results can be tested and saved. Figures are ``NotebookFigure``s (utils/figures.py), built
+without pyplot: a notebook shows each one once, as a PNG, when it is displayed or is the value of
+its cell, and a long session does not pile up open figures.
 """
 
 from functools import lru_cache
@@ -11,9 +12,9 @@ import cv2
 import matplotlib
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from utils.datasets import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
+from utils.figures import NotebookFigure
 
 _TOL = 1e-6  # float round-off allowed on values that should lie in [0, 1]
 
@@ -194,7 +195,7 @@ def compare_grid(rows, titles=None, row_labels=None, cell_size=2.5, cmap="gray")
         raise ValueError(f"titles: expected {n_cols} titles (one per column), got {len(titles)}")
     if row_labels is not None and len(row_labels) != n_rows:
         raise ValueError(f"row_labels: expected {n_rows} labels (one per row), got {len(row_labels)}")
-    fig = Figure(figsize=(cell_size * n_cols, cell_size * n_rows), layout="constrained")
+    fig = NotebookFigure(figsize=(cell_size * n_cols, cell_size * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for i, row in enumerate(rows):
         for j, ax in enumerate(axes[i]):
@@ -256,7 +257,7 @@ def display_imagenet_output(logits_or_probs, k=5, class_names=None, are_probabil
     """A Figure with a horizontal bar chart of the ``top_k`` classes (arguments as there)."""
     top = top_k(logits_or_probs, k, class_names, are_probabilities)
     names, probs = [n for n, _ in top], [p for _, p in top]
-    fig = Figure(figsize=(6, 0.4 * len(top) + 1), layout="constrained")
+    fig = NotebookFigure(figsize=(6, 0.4 * len(top) + 1), layout="constrained")
     ax = fig.subplots()
     ax.barh(range(len(top)), probs, color="tab:blue")
     ax.set_yticks(range(len(top)), labels=names)
