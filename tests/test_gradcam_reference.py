@@ -37,16 +37,15 @@ How the libraries are made comparable (details in each test's docstring):
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.modules import module as module_globals
 from torchvision import models
 
+from explainer_contract import no_hooks_anywhere
 from solutions import GradCAM
 
 TOL = 1e-5
@@ -356,51 +355,7 @@ def test_last_layer_is_cam(nets):
 
 
 # ---------------------------------------------------------------------------------------------
-# Contract clauses, on small inputs.
-
-HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
-              "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks",
-              "_backward_pre_hooks", "_state_dict_hooks", "_state_dict_pre_hooks",
-              "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
-GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
-
-
-def hooks_of(model):
-    per_module = {name: {attr: list(getattr(m, attr, {}).items()) for attr in HOOK_DICTS}
-                  for name, m in model.named_modules()}
-    return per_module, {attr: list(getattr(module_globals, attr, {}).items())
-                        for attr in GLOBAL_HOOKS}
-
-
-def snapshot(model):
-    """Everything about `model` that GradCAM must leave as it found it."""
-    return {
-        "modules": [(name, id(m), type(m)) for name, m in model.named_modules()],
-        "training": {name: m.training for name, m in model.named_modules()},
-        "params": [(name, id(p), p.requires_grad) for name, p in model.named_parameters()],
-        "grads": {name: None if p.grad is None else p.grad.clone()
-                  for name, p in model.named_parameters()},
-        "state": {k: v.clone() for k, v in model.state_dict(keep_vars=False).items()},
-        "hooks": hooks_of(model),
-    }
-
-
-def assert_same(before, after):
-    for key in ("modules", "training", "params", "hooks"):
-        assert before[key] == after[key], f"{key} changed"
-    for name, grad in before["grads"].items():
-        now = after["grads"][name]
-        assert (grad is None and now is None) or torch.equal(grad, now), f"{name}.grad changed"
-    for k, v in before["state"].items():
-        assert torch.equal(v, after["state"][k]), f"state_dict[{k!r}] changed"
-
-
-def no_hooks_anywhere(model):
-    per_module, global_hooks = hooks_of(model)
-    return (all(not items for hooks in per_module.values() for items in hooks.values())
-            and not any(global_hooks.values()))
-
+# What is Grad-CAM's own (the clauses every explainer keeps: tests/test_explainer_contract.py).
 
 @pytest.fixture
 def resnet():
@@ -473,155 +428,3 @@ def test_context_manager(resnet, small_x):
         with GradCAM(resnet, resnet.layer3) as cam:
             cam(small_x, 1.5)
     assert no_hooks_anywhere(resnet)
-
-
-def messy_resnet():
-    """ResNet18 in train mode with some modules in eval, frozen params, a grad and a user hook."""
-    torch.manual_seed(0)
-    model = models.resnet18(weights=None).train()
-    model.layer2.eval()
-    model.layer3[0].bn1.eval()
-    for module in (model.conv1, model.bn1, model.layer1):
-        module.requires_grad_(False)
-    model.fc.weight.grad = torch.ones_like(model.fc.weight)
-    calls = []
-    model.layer3.register_forward_hook(lambda m, i, o: calls.append(1))
-    return model, calls
-
-
-@pytest.mark.parametrize("layer", ["layer3", "layer4.1.bn2"])
-def test_model_comes_back_as_it_went_in(layer, small_x):
-    """Same module objects, modes, requires_grad, grads, buffers (BN stats) and hooks."""
-    model, calls = messy_resnet()
-    before = snapshot(model)
-    maps = GradCAM(model, model.get_submodule(layer))(small_x, [1, 2, 3])
-    assert_same(before, snapshot(model))
-    assert all(p.grad is None for name, p in model.named_parameters() if name != "fc.weight")
-    assert calls == [1], "the user's own hook stays and runs as usual"
-    # results as on the same model in eval mode, all parameters trainable
-    torch.manual_seed(0)
-    clean = models.resnet18(weights=None).eval()
-    assert max_diff(maps, GradCAM(clean, clean.get_submodule(layer))(small_x, [1, 2, 3])) <= TOL
-
-
-def test_no_hooks_left_and_no_grads(resnet, small_x):
-    GradCAM(resnet, resnet.layer4[1].bn2)(small_x)
-    assert no_hooks_anywhere(resnet)
-    assert all(p.grad is None for p in resnet.parameters())
-
-
-def test_fully_frozen_model(resnet, small_x):
-    expected = GradCAM(resnet, resnet.layer3)(small_x, [1, 2, 3])
-    resnet.requires_grad_(False)
-    assert torch.equal(GradCAM(resnet, resnet.layer3)(small_x, [1, 2, 3]), expected)
-    assert not any(p.requires_grad for p in resnet.parameters())
-
-
-@pytest.mark.parametrize("requires_grad", [False, True])
-def test_input_untouched(resnet, small_x, requires_grad):
-    x = small_x.clone().requires_grad_(requires_grad)
-    copy, version = x.detach().clone(), x._version
-    maps = GradCAM(resnet, resnet.layer4[1].bn2)(x, [1, 2, 3])
-    assert torch.equal(x.detach(), copy) and x._version == version
-    assert x.requires_grad is requires_grad and x.is_leaf and x.grad is None
-    assert torch.equal(maps, GradCAM(resnet, resnet.layer4[1].bn2)(copy, [1, 2, 3]))
-
-
-def test_two_calls_identical(resnet, small_x):
-    cam = GradCAM(resnet, resnet.layer2)
-    assert torch.equal(cam(small_x), cam(small_x))
-    assert torch.equal(cam(small_x, [3, 1, 4]), cam(small_x, [3, 1, 4]))
-
-
-def test_inside_no_grad(resnet, small_x):
-    outside = GradCAM(resnet, resnet.layer4[1].bn2)(small_x, [1, 2, 3])
-    with torch.no_grad():
-        inside = GradCAM(resnet, resnet.layer4[1].bn2)(small_x, [1, 2, 3])
-        assert not torch.is_grad_enabled()
-    assert torch.equal(inside, outside)
-
-
-def _per_image(form, targets):
-    """The per-image version of a batch `targets` spec."""
-    if form == "tensor":
-        return [torch.tensor([t]) for t in targets]
-    return [[t] if form == "list" else (t,) for t in targets]
-
-
-@pytest.mark.parametrize("form", ["None", "int", "list", "tuple", "tensor"])
-def test_batch_equals_per_image(small_x, form):
-    """On a model in train mode (batch norm would couple the images if it were left so)."""
-    torch.manual_seed(0)
-    model = models.resnet18(weights=None).train()
-    cam = GradCAM(model, model.layer3)
-    classes = [11, 22, 33]
-    batch_targets = {"None": None, "int": 42, "list": classes, "tuple": tuple(classes),
-                     "tensor": torch.tensor(classes)}[form]
-    batch = cam(small_x, batch_targets)
-    for n in range(len(small_x)):
-        if form == "None":
-            single_targets = None
-        elif form == "int":
-            single_targets = 42
-        else:
-            single_targets = _per_image(form, classes)[n]
-        single = cam(small_x[n:n + 1], single_targets)
-        assert max_diff(batch[n:n + 1], single) <= TOL, f"image {n}"
-    # what each form means
-    model.eval()
-    with torch.no_grad():
-        predicted = model(small_x).argmax(dim=1).tolist()
-    model.train()
-    meaning = {"None": predicted, "int": [42] * 3}.get(form, classes)
-    assert torch.equal(batch, cam(small_x, list(meaning)))
-
-
-N_IMAGES, N_CLASSES = 3, 1000
-BAD_TARGETS = [
-    pytest.param([1, 2], "length", id="short-list"),
-    pytest.param((1, 2, 3, 4), "length", id="long-tuple"),
-    pytest.param(torch.tensor([1, 2]), "length", id="short-tensor"),
-    pytest.param(1.5, "type", id="float"),
-    pytest.param(2.0, "type", id="integral-float"),
-    pytest.param(True, "type", id="bool"),
-    pytest.param([1, True, 2], "type", id="list-with-bool"),
-    pytest.param([1, 2.0, 3], "type", id="list-with-float"),
-    pytest.param(torch.tensor([[1, 2, 3]]), "type", id="2d-tensor"),
-    pytest.param(torch.tensor([1.0, 2.0, 3.0]), "type", id="float-tensor"),
-    pytest.param(torch.tensor([True, False, True]), "type", id="bool-tensor"),
-    pytest.param("Greg", "type", id="string"),
-    pytest.param(-1, "range", id="negative"),
-    pytest.param(N_CLASSES, "range", id="int-too-large"),
-    pytest.param([0, 1, N_CLASSES], "range", id="list-out-of-range"),
-    pytest.param(torch.tensor([0, -1, 2]), "range", id="tensor-out-of-range"),
-    pytest.param(2 ** 70, "range", id="huge-int"),
-    pytest.param([2 ** 70, 1, 2], "range", id="list-with-huge-int"),
-    pytest.param(torch.tensor([1 + 0j, 2 + 0j, 3 + 0j]), "type", id="complex-tensor"),
-]
-
-
-@pytest.fixture(scope="module")
-def train_resnet():
-    torch.manual_seed(0)
-    return models.resnet18(weights=None).train()
-
-
-@pytest.mark.parametrize("targets,kind", BAD_TARGETS)
-def test_bad_targets_raise_value_error(train_resnet, small_x, targets, kind):
-    model = train_resnet
-    before = snapshot(model)
-    with pytest.raises(ValueError) as info:
-        GradCAM(model, model.layer4[1].bn2)(small_x, targets)
-    message = str(info.value)
-    assert re.search(r"\bint", message, re.IGNORECASE), f"say that ints are expected: {message}"
-    assert re.search(rf"\b{N_IMAGES}\b", message), f"say how many targets: {message}"
-    if kind == "range":
-        assert re.search(rf"\b({N_CLASSES - 1}|{N_CLASSES})\b", message), \
-            f"say the valid range: {message}"
-    assert_same(before, snapshot(model))  # hooks removed and modes restored on the error path
-
-
-def test_range_is_a_sequence_of_targets(resnet, small_x):
-    """The contract says "a sequence": range(3) is a collections.abc.Sequence."""
-    assert torch.equal(GradCAM(resnet, resnet.layer3)(small_x, range(3)),
-                       GradCAM(resnet, resnet.layer3)(small_x, [0, 1, 2]))
