@@ -19,10 +19,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: Jupytext depends on tomli there
+    import tomli as tomllib
+
 import jupytext
 import nbformat
 from traitlets.config import Config, PyFileConfigLoader
 
+from autograder.execution import KERNELSPEC
 from autograder.markers import (BEGIN_HIDDEN, BEGIN_SOLUTION, leaked_markers,
                                without_solution_markers)
 
@@ -32,7 +38,8 @@ LESSONS_DIR = SOLUTIONS_DIR / "lessons"      # hand-edited: the one source of ea
 REFERENCE_DIR = SOLUTIONS_DIR / "reference"  # generated: the reference package
 COURSE_DIR = REPO_ROOT / "course"
 NBGRADER_CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# The one Jupytext configuration of the course: the build, the lab and the CLI all use it.
+JUPYTEXT_TOML = REPO_ROOT / "jupytext.toml"
 
 
 
@@ -182,11 +189,26 @@ def nbgrader_config() -> Config:
     return copy.deepcopy(loader.load_config())
 
 
+def jupytext_settings() -> dict:
+    """The settings of jupytext.toml (pairing formats and metadata filters)."""
+    with JUPYTEXT_TOML.open("rb") as stream:
+        return tomllib.load(stream)
+
+
 def student_files(student_nb, lesson_id: str) -> dict[str, str]:
-    """The paired student files: {relative path: text} for the .ipynb and its py:percent twin."""
+    """The paired student files: {relative path: text} for the .ipynb and its py:percent twin.
+
+    Both are written as Jupytext writes them with jupytext.toml, which is what the lab writes
+    when a student saves an untouched lesson and what `jupytext --sync` writes: Jupytext records
+    the pairing and the filters in the notebook's metadata, so the build records them too.
+    """
+    from jupytext.config import load_jupytext_configuration_file
+
+    settings = jupytext_settings()
     nb = copy.deepcopy(student_nb)
-    nb.metadata = nbformat.NotebookNode(
-        kernelspec=KERNELSPEC, jupytext={"formats": "ipynb,py:percent"})
+    nb.metadata = nbformat.NotebookNode(kernelspec=KERNELSPEC, jupytext={
+        key: settings[key] for key in ("cell_metadata_filter", "formats",
+                                       "notebook_metadata_filter") if key in settings})
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -196,20 +218,15 @@ def student_files(student_nb, lesson_id: str) -> dict[str, str]:
             cell.metadata["tags"] = tags
         else:
             cell.metadata.pop("tags", None)
+    config = load_jupytext_configuration_file(str(JUPYTEXT_TOML))
     base = f"{lesson_id}/{lesson_id}"
     files = {f"{base}.ipynb": nbformat.writes(nb) + "\n",
-             f"{base}.py": _without_version_stamp(jupytext.writes(nb, fmt="py:percent"))}
+             f"{base}.py": jupytext.writes(nb, fmt="py:percent", config=config)}
     for name, text in files.items():
         leaked = leaked_markers(text)
         if leaked:
             raise BuildError(f"course/{name} would contain {leaked}: check the source's markers")
     return files
-
-
-def _without_version_stamp(text: str) -> str:
-    """Drop Jupytext's version line, so that a Jupytext upgrade alone does not change course/."""
-    return "".join(line for line in text.splitlines(keepends=True)
-                   if not line.startswith("#       jupytext_version:"))
 
 
 def _write_if_changed(path: Path, text: str, written: list[Path]) -> None:

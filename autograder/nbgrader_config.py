@@ -5,6 +5,8 @@ c = get_config()  # noqa: F821 - defined by traitlets when it loads this file
 
 import os  # noqa: E402
 
+from autograder.execution import CELL_TIMEOUT_S  # noqa: E402
+
 c.CourseDirectory.course_id = "gradcam-course"
 # nbgrader's exchange (for JupyterHub set-ups) defaults to a system folder that a normal user
 # cannot write; keep it beside this file so that no command complains about it.
@@ -16,8 +18,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # What an unanswered exercise looks like: it fails loudly when run.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-# Seconds per cell when grading. Lessons run in fast mode under nbgrader, so no cell needs long.
-c.Execute.timeout = 120
+# Seconds per cell when grading: the one limit that Validate and the self-check use too.
+c.Execute.timeout = CELL_TIMEOUT_S
 # A deleted test cell is restored (and the log says so) instead of silently scoring zero.
 c.OverwriteCells.add_missing_cells = True
 

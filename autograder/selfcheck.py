@@ -1,20 +1,27 @@
 """A student's self-check: ``python -m autograder check NOTEBOOK`` (.ipynb or the paired .py).
 
-Runs the notebook the way the grader does (fast mode, every cell even after an error), then
+Runs the notebook the way the grader does (fast mode, the grader's time limit per cell from
+autograder/execution.py, every cell even after an error), then
 scores each visible test cell with nbgrader's own rule (an error, or anything written to stderr,
 earns 0) and prints one row per exercise. The notebook file itself is never modified; it runs in
 its own folder, so what the lesson writes there (e.g. lesson 01's outputs/) is written as usual.
+
+This module, autograder/execution.py and autograder/lab.py are the student side of the course:
+the release ships them (with a ``__main__`` that offers ``check`` only), so the same command
+works from the root of a student bundle, which holds no hidden checks, solutions or reference.
+Keep them free of imports from the instructor's modules.
 """
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
+import argparse
+import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
 
-from autograder.build import KERNELSPEC
+# environment is imported from here by autograder/quarantine.py: keep the name
+from autograder.execution import CELL_TIMEOUT_S, FAST_MODE_ENV, KERNELSPEC, environment
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -32,24 +39,13 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     raise ValueError(f"{path}: expected a lesson notebook (.ipynb) or its paired script (.py)")
 
 
-@contextmanager
-def environment(**values: str):
-    """Set environment variables for a notebook run (a kernel inherits them), then restore them."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            os.environ.pop(key, None) if value is None else os.environ.update({key: value})
-
-
-def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 300) -> nbformat.NotebookNode:
+def execute(nb: nbformat.NotebookNode, folder: Path,
+            timeout: int = CELL_TIMEOUT_S) -> nbformat.NotebookNode:
     """Execute in ``folder`` (the notebook's own, so relative paths work), fast mode, all cells."""
     from nbclient import NotebookClient
 
     nb.metadata["kernelspec"] = KERNELSPEC
-    with environment(COURSE_FAST="1", NBGRADER_EXECUTION="validate"):
+    with environment(**FAST_MODE_ENV):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(folder)}}).execute()
     return nb
@@ -102,3 +98,18 @@ def check(path: Path, out=print) -> int:
         + (f"; to do: {', '.join(failed)}" if failed else "; all visible tests pass. "
            "Hidden tests run when your work is graded."))
     return 0 if not failed else 1
+
+
+def main(argv=None) -> int:
+    """``python -m autograder check NOTEBOOK`` in a student bundle (see release.py)."""
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="A student's self-check of a lesson notebook.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verb = verbs.add_parser("check", help="run a notebook's visible tests and print a table")
+    verb.add_argument("notebook", type=Path, help="a lesson's .ipynb or its paired .py")
+    args = parser.parse_args(argv)
+    try:
+        return check(args.notebook)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
