@@ -17,30 +17,52 @@ from solutions.reference import gradcam_tutorial as gradcam
 from solutions.reference import guided_backprop as guided
 from solutions.reference import guided_gradcam as ggc
 
-def test_reference_passes_every_hidden_check():
-    gradcam_checks.check_capture_activations(gradcam.capture_activations)
-    gradcam_checks.check_channel_weights(gradcam.channel_weights)
-    gradcam_checks.check_weighted_combination(gradcam.weighted_combination)
-    gradcam_checks.check_upsample_and_normalise(gradcam.upsample_and_normalise)
-    gradcam_checks.check_resolve_targets(gradcam.resolve_targets)
-    gradcam_checks.check_gradcam_class(gradcam.GradCAM)
-    for name in ("gradcam_variant", "counterfactual_map", "pointing_game", "energy_pointing_game",
-                 "uniform_baseline"):
-        getattr(experiment_checks, f"check_{name}")(getattr(experiments, name))
-    guided_checks.check_relu_backward(guided.relu_backward)
-    guided_checks.check_relu_with_rule(guided.ReLUWithRule)
-    guided_checks.check_input_gradient(guided.input_gradient)
-    guided_checks.check_attribution_with_rule(guided.attribution_with_rule)
-    ggc_checks.check_guided_gradcam(ggc.guided_gradcam)
-    ggc_checks.check_switchable_relu(ggc.SwitchableReLU)
-    ggc_checks.check_one_pass_guided_gradcam(ggc.one_pass_guided_gradcam)
-    ggc_checks.check_map_correlation(ggc.map_correlation)
-    checks.check_label_from_filename(reference.label_from_filename)
-    checks.check_replace_head(reference.replace_head)
-    checks.check_freeze_backbone(reference.freeze_backbone)
-    checks.check_train_one_epoch(reference.train_one_epoch)
-    checks.check_evaluate(reference.evaluate)
-    checks.check_confusion_matrix(reference.confusion_matrix)
+def hidden_check_calls():
+    """(lesson, checks module, check name, reference function name) for every hidden test call
+    written in a lesson source's hidden-test blocks: the lessons are the list."""
+    import re
+
+    from autograder.build import lesson_sources, module_name
+
+    calls = []
+    for source in lesson_sources():
+        text = source.read_text()
+        modules = set(re.findall(r"^from autograder\.checks import (\w+) as hidden_checks$", text,
+                                 flags=re.MULTILINE))
+        # each lesson's hidden tests call the checks module named after the lesson
+        assert modules == {module_name(source.stem)}, f"{source.name} imports checks {modules}"
+        calls += [(source.stem, module_name(source.stem), check, argument)
+                  for check, argument in re.findall(r"^hidden_checks\.(check_\w+)\((\w+)\)$",
+                                                    text, flags=re.MULTILINE)]
+    return calls
+
+
+HIDDEN_CHECK_CALLS = hidden_check_calls()
+
+
+def test_every_check_function_is_called_by_a_lesson():
+    import importlib
+    import inspect
+
+    called = {(module, check) for _, module, check, _ in HIDDEN_CHECK_CALLS}
+    for module in {module for _, module, _, _ in HIDDEN_CHECK_CALLS}:
+        defined = {name for name, _ in inspect.getmembers(
+            importlib.import_module(f"autograder.checks.{module}"), inspect.isfunction)
+            if name.startswith("check_")}
+        assert defined <= {check for m, check in called if m == module}, (
+            f"autograder/checks/{module}.py defines checks no lesson calls: "
+            f"{sorted(defined - {check for m, check in called if m == module})}")
+    assert len(HIDDEN_CHECK_CALLS) >= 25
+
+
+@pytest.mark.parametrize("lesson,module,check,argument", HIDDEN_CHECK_CALLS,
+                         ids=[f"{c[0][:2]}-{c[2]}" for c in HIDDEN_CHECK_CALLS])
+def test_reference_passes_every_hidden_check(lesson, module, check, argument):
+    import importlib
+
+    checks_module = importlib.import_module(f"autograder.checks.{module}")
+    reference_module = importlib.import_module(f"solutions.reference.{module}")
+    getattr(checks_module, check)(getattr(reference_module, argument))
 
 
 # Plausible wrong answers, and the words the hidden check should use to explain them.
