@@ -1,7 +1,7 @@
 """Submissions broken or dishonest in one known way each, with the score each must get.
 
 The integrity tests grade them all (tests/test_grading_integrity.py) and the cohort benchmark
-mixes them into a class (benchmarks/grading_cohort.py). All are lesson 02 (13 points, POINTS).
+mixes them into a class (benchmarks/grading_cohort.py). All are lesson 02 (its points: POINTS, read from the lesson).
 GradCAM calls the student's other functions, so breaking one of them costs GradCAM's 3 points
 as well.
 """
@@ -12,13 +12,20 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.build import LESSONS_DIR
+from autograder.lessons import read_lesson
 from autograder.samples import make_submission
 
 LESSON = "02_gradcam_tutorial"
-# each exercise's points, in notebook order (a test checks them against the lesson)
-POINTS = {"capture_activations": 3, "channel_weights": 1, "weighted_combination": 2,
-          "upsample_and_normalise": 2, "resolve_targets": 2, "GradCAM": 3}
+# each exercise's points, in notebook order, read from the lesson's test cells (their one home)
+POINTS = read_lesson(LESSONS_DIR / f"{LESSON}.py").points
 FULL = sum(POINTS.values())
+
+
+def _before(answer: str) -> int:
+    """The points of the exercises before ``answer``: what a submission flagged there keeps."""
+    names = list(POINTS)
+    return sum(POINTS[name] for name in names[:names.index(answer)])
 
 
 def _cell(nb, grade_id):
@@ -132,52 +139,63 @@ with open(_os.path.join(_name, 'checks', 'gradcam_tutorial.py'), 'w') as _file:
 CASES = {
     "complete": (make_submission(LESSON, "all"), FULL, {}),
     "partial": (*partial(3), {}),
-    "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"), FULL - 1,
+    "raises-after-def": (_with("channel_weights", "raise ValueError('left over')"),
+                         FULL - POINTS["channel_weights"],
                          {"channel_weights": "broken"}),
-    "loops-after-def": (_with("channel_weights", "while True:\n    pass"), FULL - 1,
+    "loops-after-def": (_with("channel_weights", "while True:\n    pass"),
+                        FULL - POINTS["channel_weights"],
                         {"channel_weights": "broken"}),
     # GradCAM calls the student's channel_weights too, so its test loops and scores 0 as well
     "loops-inside": (_with("channel_weights", "def channel_weights(gradients):\n"
-                                              "    while True:\n        pass"), FULL - 1 - 3, {}),
-    "exits": (_with("weighted_combination", "import sys\nsys.exit()"), FULL - 2,
+                                              "    while True:\n        pass"),
+                     FULL - POINTS["channel_weights"] - POINTS["GradCAM"], {}),
+    "exits": (_with("weighted_combination", "import sys\nsys.exit()"),
+              FULL - POINTS["weighted_combination"],
               {"weighted_combination": "broken"}),
     "patches-allclose": (_with("resolve_targets", "torch.allclose = lambda *a, **k: True",
-                               ["capture_activations", "channel_weights"], before=True), 4,
+                               ["capture_activations", "channel_weights"], before=True),
+                         POINTS["capture_activations"] + POINTS["channel_weights"],
                          {"resolve_targets": "flagged"}),
-    "kills-kernel": (_with("weighted_combination", "import os\nos._exit(1)"), FULL - 2 - 3,
+    "kills-kernel": (_with("weighted_combination", "import os\nos._exit(1)"),
+                     FULL - POINTS["weighted_combination"] - POINTS["GradCAM"],
                      {"weighted_combination": "broken"}),
     "kills-in-function": (_with("channel_weights", "import os\ndef channel_weights(g):\n"
-                                                   "    os._exit(3)"), FULL - 1 - 3,
+                                                   "    os._exit(3)"),
+                          FULL - POINTS["channel_weights"] - POINTS["GradCAM"],
                           {"channel_weights": "broken"}),
     "patches-testing": (_with("capture_activations", "import numpy as np\n"
                               "np.testing.assert_allclose = lambda *a, **k: None\n"
                               "torch.testing.assert_close = lambda *a, **k: None"), 0,
                         {"capture_activations": "flagged"}),
-    "imports-reference": (_with("GradCAM", "from solutions.reference.gradcam_tutorial import GradCAM"),
-                          FULL - 3, {"GradCAM": "flagged"}),
+    "imports-reference": (_with("GradCAM", "from solutions.reference.gradcam_tutorial import "
+                                         "GradCAM"), FULL - POINTS["GradCAM"], {"GradCAM": "flagged"}),
     "reads-reference": (_with("GradCAM", "exec(open('../../solutions/reference/gradcam_tutorial.py')"
-                                         ".read())"), FULL - 3, {"GradCAM": "flagged"}),
-    "pretends-equal": (_pretend_tensor(), FULL - 1 - 9, {"channel_weights": "flagged"}),
+                                         ".read())"), FULL - POINTS["GradCAM"], {"GradCAM": "flagged"}),
+    "pretends-equal": (_pretend_tensor(), _before("channel_weights"), {"channel_weights": "flagged"}),
     # passes the visible test with its one known answer; the hidden check's own inputs catch it
     "hard-codes-visible": (_with("channel_weights", "def channel_weights(gradients):\n"
-                                 "    return torch.tensor([[3.5, 11.5]])"), FULL - 1 - 3, {}),
-    "hogs-memory": (_with("channel_weights", "hog = bytearray(64 * 2**30)"), FULL - 1,
+                                 "    return torch.tensor([[3.5, 11.5]])"),
+                           FULL - POINTS["channel_weights"] - POINTS["GradCAM"], {}),
+    "hogs-memory": (_with("channel_weights", "hog = bytearray(64 * 2**30)"),
+                    FULL - POINTS["channel_weights"],
                     {"channel_weights": "broken"}),
     "floods-output": (_with("channel_weights", "for line in range(1_000_000):\n    print(line)"),
                       FULL, {}),
     # what the grader keeps stops at its output budget; the report says how much was left out
     "floods-images": (_with("channel_weights", IMAGE_FLOOD), FULL, {}),
-    "reads-caller-frame": (_with("channel_weights", READS_FRAME), FULL - 1 - 9,
+    "reads-caller-frame": (_with("channel_weights", READS_FRAME), _before("channel_weights"),
                            {"channel_weights": "flagged"}),
-    "patches-subtly": (_with("upsample_and_normalise", SUBTLE_PATCH), 3 + 1 + 2,
+    "patches-subtly": (_with("upsample_and_normalise", SUBTLE_PATCH),
+                       _before("upsample_and_normalise"),
                        {"upsample_and_normalise": "flagged"}),
-    "fakes-tensor": (_with("channel_weights", FAKE_TENSOR), FULL - 1 - 9,
+    "fakes-tensor": (_with("channel_weights", FAKE_TENSOR), _before("channel_weights"),
                      {"channel_weights": "flagged"}),
     # writes a fake grader package beside the notebook, its name assembled so that no string
     # names it: the grading kernel imported the real checks before any student code ran
-    "shadows-checks": (_shadowing(), FULL - 1 - 3, {}),
+    "shadows-checks": (_shadowing(), FULL - POINTS["channel_weights"] - POINTS["GradCAM"], {}),
     "deleted-and-edited-tests": (_edited_test(), FULL, {}),
-    "deleted-answer": (_without("channel_weights"), FULL - 1 - 3, {}),
+    "deleted-answer": (_without("channel_weights"),
+                       FULL - POINTS["channel_weights"] - POINTS["GradCAM"], {}),
     "duplicated-id": (_duplicated_answer(), FULL, {}),
     "nbformat-3": (nbformat.convert(make_submission(LESSON, "all"), 3), FULL, {}),
     "not-json": ("this is not a notebook", 0, {}),
