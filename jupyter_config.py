@@ -12,18 +12,20 @@ What this file does not set, on purpose:
   server one. `make setup` writes it into the virtual environment (see utils/lab_settings.py).
 """
 
+import sys
 from pathlib import Path
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: Jupytext depends on tomli there
-    import tomli as tomllib
 
 c = get_config()  # noqa: F821 - traitlets defines get_config() when it loads this file
 
-REPO_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = Path(__file__).resolve().parent  # the repository, or the root of a student bundle
 COURSE_DIR = REPO_ROOT / "course"
-JUPYTEXT_TOML = REPO_ROOT / "jupytext.toml"
+
+# The course's server extension (autograder/lab.py) is imported by name. The repository is
+# installed in its venv, but a student bundle is not a package: put this folder on the server's
+# import path so `autograder.lab` is found in both.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+from autograder.lab import NBGRADER_SERVER_EXTENSIONS, jupytext_settings  # noqa: E402
 
 # --- What the server shows ------------------------------------------------------------------
 # Students see the lessons and nothing else of the repository (solutions/, autograder/, ...).
@@ -47,17 +49,22 @@ c.ServerApp.ip = "127.0.0.1"
 c.ServerApp.jpserver_extensions.update({"jupyterlab_jupytext": True})
 
 # Jupytext's contents manager looks for jupytext.toml only inside the folder the server serves
-# (course/), so it cannot see the repository's jupytext.toml one level up. Read that file here
-# and hand its settings (pairing formats, metadata filters that keep nbgrader's cell metadata)
-# to the contents manager, so the server and the `jupytext` command line use the same ones.
-# A jupytext.toml placed inside course/ would still take precedence, as Jupytext intends.
-if JUPYTEXT_TOML.is_file():
-    with JUPYTEXT_TOML.open("rb") as stream:
-        for option, value in tomllib.load(stream).items():
-            c.JupytextConfiguration[option] = value
+# (course/), so it cannot see the repository's jupytext.toml one level up. Hand its settings
+# (pairing formats, metadata filters that keep nbgrader's cell metadata) to the contents
+# manager, so the server, the build and the `jupytext` command line write the same bytes.
+for option, value in jupytext_settings().items():
+    c.JupytextConfiguration[option] = value
+
+# --- nbgrader: the Validate button, and nothing of the instructor's -------------------------
+# autograder/lab.py serves Validate for a lesson opened from its .ipynb or its .py and hides
+# the formgrader, Create Assignment and the assignment/course lists (they need the instructor's
+# course folder or an exchange; see docs/student_guide.md). `make lab-instructor` has them.
+c.ServerApp.jpserver_extensions.update({"autograder.lab": True})
+c.ServerApp.jpserver_extensions.update({name: False for name in NBGRADER_SERVER_EXTENSIONS})
 
 # --- Quieter start for an offline course ----------------------------------------------------
-# No "check for updates" or news pop-ups: the course machines may have no internet access,
-# and the messages would only distract from the lessons.
+# No "check for updates" requests: the course machines may have no internet access. (The
+# "Jupyter news" pop-up is a front-end setting: `make setup` turns it off in
+# utils/lab_settings.py.)
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

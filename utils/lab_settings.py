@@ -16,6 +16,11 @@ a default override for the JupyterLab installed in the course's virtual environm
 $JUPYTERLAB_DIR when that is set). JupyterLab reads that file at start-up and uses it to change
 the settings' defaults, so a student's own choice in the Settings editor still wins.
 
+The same file turns off JupyterLab's "get notified about official Jupyter news?" pop-up and its
+update check (the notification plugin's fetchNews and checkForUpdates): the course runs offline,
+and a pop-up on every page would hide the lesson. A server option (LabApp.news_url) does not
+stop the pop-up, which the front end shows while fetchNews is still undecided.
+
 Any other content of overrides.json is kept; running this module again changes nothing.
 """
 
@@ -28,6 +33,9 @@ import tempfile
 from pathlib import Path
 
 DOCMANAGER_PLUGIN = "@jupyterlab/docmanager-extension:plugin"
+NOTIFICATION_PLUGIN = "@jupyterlab/apputils-extension:notification"
+# "false" (a string in JupyterLab's schema: "true", "false" or "none" = ask) and no update check.
+NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
 
 # File type name (as JupyterLab's document registry knows it) -> document factory name.
 DEFAULT_VIEWERS = {
@@ -53,11 +61,12 @@ def overrides_path(app_dir: Path | None = None) -> Path:
 
 
 def merged_overrides(existing: dict) -> dict:
-    """A copy of `existing` with the course's default viewers added (ours win on conflicts)."""
+    """A copy of `existing` with the course's settings added (ours win on conflicts)."""
     merged = json.loads(json.dumps(existing))  # deep copy of plain JSON data
     docmanager = merged.setdefault(DOCMANAGER_PLUGIN, {})
     viewers = docmanager.setdefault("defaultViewers", {})
     viewers.update(DEFAULT_VIEWERS)
+    merged.setdefault(NOTIFICATION_PLUGIN, {}).update(NOTIFICATION_SETTINGS)
     return merged
 
 
@@ -99,7 +108,8 @@ def write_overrides(path: Path | None = None) -> tuple[Path, bool]:
 def main() -> None:
     path, changed = write_overrides()
     state = "updated" if changed else "already up to date"
-    print(f"JupyterLab settings {state}: {path} (.py files open as notebooks via Jupytext)")
+    print(f"JupyterLab settings {state}: {path} (.py files open as notebooks via Jupytext; "
+          "no news pop-up)")
 
 
 if __name__ == "__main__":
