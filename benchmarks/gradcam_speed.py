@@ -11,15 +11,12 @@ torch's thread count is left as it is. Nothing is asserted: these machines are s
 """
 from __future__ import annotations
 
-import argparse
-import os
 
 import torch
 import torch.nn.functional as F
-from torchvision.models import resnet18
 
 from solutions import GradCAM
-from timing import medians_ms, print_ratios, round_robin
+from timing import medians_ms, print_ratios, resnet18_setup, round_robin
 
 
 def minmax_upsample(cam, size):
@@ -89,21 +86,7 @@ def make_methods(model, x, targets):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, device cpu")
-    torch.manual_seed(0)
-    model = resnet18(weights=None).eval()
-    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        targets = model(x).argmax(dim=1)
-    print(f"ResNet18 (random weights, eval), target layer layer4, batch {args.batch} x 3 x "
-          f"{args.size} x {args.size}, {args.repeats} rounds after one warm-up")
+    args, model, x, targets = resnet18_setup(__doc__.split("\n")[0])
 
     methods, pgc = make_methods(model, x, targets)
     try:

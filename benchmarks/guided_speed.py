@@ -9,15 +9,12 @@ relative difference from the reference as a check. Nothing is asserted.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import warnings
 
 import torch
-from torchvision.models import resnet18
 
 from solutions import GradCAM, GuidedBackprop, GuidedGradCAM
-from timing import medians_ms, print_ratios, round_robin
+from timing import medians_ms, print_ratios, resnet18_setup, round_robin
 
 
 def make_methods(model, x, targets):
@@ -48,22 +45,8 @@ def make_methods(model, x, targets):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224)
-    args = parser.parse_args()
+    args, model, x, targets = resnet18_setup(__doc__.split("\n")[0])
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")  # captum's notice
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, device cpu")
-    torch.manual_seed(0)
-    model = resnet18(weights=None).eval()
-    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        targets = model(x).argmax(dim=1)
-    print(f"ResNet18 (random weights, eval), layer4, batch {args.batch} x 3 x {args.size} x "
-          f"{args.size}, {args.repeats} rounds after one warm-up")
 
     outputs, times = round_robin(make_methods(model, x, targets), args.repeats)
     median = medians_ms(times)

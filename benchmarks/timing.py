@@ -1,8 +1,35 @@
 """Shared by the benchmark scripts: time several methods side by side, round robin."""
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import time
+
+
+def resnet18_setup(description: str):
+    """The explainer benchmarks' common start: options, a seeded ResNet18 and a batch.
+
+    Returns (args, model, x, targets): random weights in eval mode, a seeded batch of
+    ``--batch`` x 3 x ``--size`` x ``--size`` and each image's predicted class."""
+    import torch
+    from torchvision.models import resnet18
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, device cpu")
+    torch.manual_seed(0)
+    model = resnet18(weights=None).eval()
+    x = torch.randn(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        targets = model(x).argmax(dim=1)
+    print(f"ResNet18 (random weights, eval), target layer layer4, batch {args.batch} x 3 x "
+          f"{args.size} x {args.size}, {args.repeats} rounds after one warm-up")
+    return args, model, x, targets
 
 
 def round_robin(methods: dict, repeats: int):

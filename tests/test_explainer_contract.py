@@ -31,14 +31,7 @@ def explainer(kind, model):
     return EXPLAINERS[kind][0](model)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread while this module runs, restored afterwards (small tensors ran about
-    30x slower with 2 OpenMP threads on the shared 2-core machine when another job was busy)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

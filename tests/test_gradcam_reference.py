@@ -237,17 +237,7 @@ class Nets:
         return self._maps[(name, layer)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread while this module runs (restored afterwards).
-
-    On the shared 2-core machine, these small tensors ran about 30x slower with 2 OpenMP threads
-    when another job was busy (measured 1.1 s vs 0.035 s per GradCAM call).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")
