@@ -2,8 +2,10 @@
 import os
 import sys
 
-# nbgrader runs `alembic` (gradebook migrations) as a command, so this interpreter's bin folder
-# must be on PATH even when the venv is not activated (e.g. `.venv/bin/python -m autograder`).
+# nbgrader runs `alembic` (gradebook migrations) and Jupyter starts kernels by command name, so
+# this interpreter's bin folder must be on PATH even when the venv is not activated (e.g.
+# `.venv/bin/python -m autograder`). Here, the one place: every part of the package (and each
+# spawned grading worker) imports this first.
 _BIN = os.path.dirname(sys.executable)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")

@@ -1,7 +1,8 @@
 """`python -m autograder VERB` (or `gradcam-autograder VERB`): the course's build and grading commands.
 
   build [LESSON ...]           regenerate course/ and the reference modules from solutions/lessons/
-  release [DIR]                write the student bundle (default: release/)
+  release [DIR] [--lessons 01,02]
+                               write the student bundle (default: release/, every lesson)
   check NOTEBOOK               a student's self-check: run the visible tests, print a table
   samples [DIR]                sample submissions to try grading on (default: samples/)
   grade SUBMISSIONS_DIR        autograde DIR/<student>/<lesson>/<lesson>.ipynb into the gradebook
@@ -32,7 +33,7 @@ def release(args) -> int:
     from autograder.release import DEFAULT_TARGET, write_release
 
     target = args.dir or DEFAULT_TARGET
-    files = write_release(target)
+    files = write_release(target, args.lessons)
     print(f"wrote the student bundle: {len(files)} files in {target} "
           "(scanned: no solutions, hidden tests or reference code)")
     return 0
@@ -54,7 +55,9 @@ def samples(args) -> int:
 
 
 def _db_url(args) -> str:
-    return args.db or f"sqlite:///{args.workdir.resolve() / 'gradebook.db'}"
+    from autograder.database import default_db_url
+
+    return args.db or default_db_url(args.workdir)
 
 
 def grade(args) -> int:
@@ -71,7 +74,9 @@ def export(args) -> int:
     from autograder import grading
 
     grades, exercises = grading.export(_db_url(args), args.workdir, getattr(args, "ledgers", []))
-    print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {_db_url(args)}")
+    from autograder.database import shown
+
+    print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {shown(_db_url(args))}")
     return 0
 
 
@@ -102,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     verb.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
     verb = verbs.add_parser("release", help="write the student bundle")
     verb.add_argument("dir", nargs="?", type=Path, help="target folder (default: release/)")
+    verb.add_argument("--lessons", help="only these lessons, e.g. 01,02: the last is the one "
+                                        "being opened, the others past their deadline "
+                                        "(default: all)")
     verb = verbs.add_parser("check", help="run a notebook's visible tests and print a table")
     verb.add_argument("notebook", type=Path, help="a lesson's .ipynb or its paired .py")
     verb = verbs.add_parser("samples", help="write sample submissions to try grading on")

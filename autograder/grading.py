@@ -14,7 +14,9 @@ import nbformat
 
 from autograder import policy
 from autograder.build import nbgrader_config, write_source_notebooks
-from autograder.intake import Unreadable, fingerprint, take_in
+from autograder.database import check as check_database
+from autograder.database import default_db_url, shown
+from autograder.intake import NO_LESSON, Batch, Unreadable, find_submissions, fingerprint, take_in
 from autograder.ledger import NAME as LEDGER_NAME
 from autograder.ledger import Ledger
 from autograder.output_budget import dropped_outputs
@@ -42,8 +44,6 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
     from nbgrader.apps import NbGraderAPI
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
-
-    _find_tools_beside_python()
 
     config = nbgrader_config()
     config.CourseDirectory.root = str(workdir)
@@ -79,35 +79,6 @@ def _budgeted(autograde) -> list:
     return [BudgetedExecute if step is Execute else step for step in steps]
 
 
-def _find_tools_beside_python() -> None:
-    """nbgrader runs `alembic` (to set up a new gradebook) and Jupyter starts kernels by command
-    name: find them in this interpreter's environment even when it is not activated."""
-    import os
-    import sys
-
-    tools = str(Path(sys.executable).parent)
-    if tools not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([tools, os.environ.get("PATH", "")])
-
-
-def find_submissions(submissions_dir: Path) -> list[tuple[str, str]]:
-    """(student, assignment) pairs in nbgrader's layout ``DIR/<student>/<assignment>/*.ipynb``."""
-    submissions_dir = Path(submissions_dir)
-    if not submissions_dir.is_dir():
-        raise FileNotFoundError(f"{submissions_dir}: no such submissions folder; expected "
-                                "<student>/<assignment>/<notebook>.ipynb inside it")
-    return sorted((a.parent.name, a.name) for a in submissions_dir.glob("*/*") if a.is_dir())
-
-
-NO_LESSON = "(none)"  # the ledger's lesson name for a student folder with no lesson in it
-
-
-def students_without_lessons(submissions_dir: Path) -> list[str]:
-    """Student folders with no lesson folder inside (they still appear in the export)."""
-    return sorted(folder.name for folder in Path(submissions_dir).iterdir()
-                  if folder.is_dir() and not any(p.is_dir() for p in folder.iterdir()))
-
-
 def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
           log=print, workers: int = 1, force: bool = False, timeout: int | None = None) -> dict:
     """Autograde every submission into the gradebook (``workers`` at a time); return scores.
@@ -122,8 +93,11 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
     from nbgrader.api import Gradebook
 
     workdir = Path(workdir).resolve()
-    db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
-    pairs = find_submissions(submissions_dir)
+    db_url = db_url or default_db_url(workdir)
+    batch = find_submissions(submissions_dir)  # a folder nobody in it can be graded: stop here
+    workdir.mkdir(parents=True, exist_ok=True)
+    check_database(db_url, graded=False)
+    pairs = batch.pairs
     assignments = sorted({assignment for _, assignment in pairs})
     write_source_notebooks(workdir, assignments)
     api = _api(workdir, db_url)
@@ -135,15 +109,43 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
         for student in sorted({student for student, _ in pairs}):
             gradebook.update_or_create_student(student)
     ledger = Ledger(workdir)
-    for student in students_without_lessons(submissions_dir):
-        log(f"{student}: not graded: no lesson folder")
-        ledger.record(student, NO_LESSON, status="unreadable", reason=(
-            f"no lesson folder in {Path(submissions_dir) / student}: expected "
-            "<lesson>/<lesson>.ipynb inside it"))
-    done = set(all_submissions(db_url))
+    _record_mistakes(ledger, batch, log)
+    jobs = _take_in_all(Path(submissions_dir), workdir, pairs, ledger, set(all_submissions(db_url)),
+                        force, log)
+    log(f"grading {len(jobs)} of {len(pairs)} submissions "
+        f"({len(pairs) - len(jobs)} unchanged since they were graded or unreadable)")
+    args = [(str(workdir), db_url, a, s, timeout) for s, a, _ in jobs]
+    entries = {(s, a): entry for s, a, entry in jobs}
+    for student, assignment, error, notes in _run_jobs(args, workers):
+        entry = entries[student, assignment]
+        entry["notes"] = entry["notes"] + notes
+        _record(ledger, db_url, workdir, student, assignment, entry, error, log)
+    ignored = "".join(f"  {path}\n" for path in batch.ignored)
+    (workdir / REPORT).write_text(ledger.report() + (
+        f"Not in any lesson folder, so not graded ({Path(submissions_dir)}/):\n{ignored}"
+        if ignored else ""))
+    return read_scores(db_url, pairs)
+
+
+def _record_mistakes(ledger: Ledger, batch: Batch, log) -> None:
+    """Record each student's layout mistakes (and forget the ones they have since fixed)."""
+    students = {student for student, _ in batch.pairs} | {s for s, _ in batch.mistakes}
+    ledger.forget([key for key, entry in ledger.entries.items()
+                   if entry.get("layout") and entry["student"] in students])
+    for (student, folder), reason in sorted(batch.mistakes.items()):
+        log(f"{student}/{folder if folder != NO_LESSON else ''}: not graded: {reason}")
+        ledger.record(student, folder, status="unreadable", reason=reason, layout=True)
+
+
+def _take_in_all(root: Path, workdir: Path, pairs, ledger: Ledger, done: set, force: bool,
+                 log) -> list:
+    """Copy each submission to grade into nbgrader's folder; return the grading jobs.
+
+    Skips what was graded (or found unreadable) and has not changed since, unless ``force``.
+    """
     jobs = []
     for student, assignment in pairs:
-        folder = Path(submissions_dir) / student / assignment
+        folder = root / student / assignment
         entry, stamp = ledger.get(student, assignment), fingerprint(folder)
         if not force and entry.get("fingerprint") == stamp and (
                 entry.get("status") == "unreadable" or
@@ -158,16 +160,7 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
             continue
         jobs.append((student, assignment, {"fingerprint": stamp, "notes": notes,
                                            "overrides": entry.get("overrides", [])}))
-    log(f"grading {len(jobs)} of {len(pairs)} submissions "
-        f"({len(pairs) - len(jobs)} unchanged since they were graded or unreadable)")
-    args = [(str(workdir), db_url, a, s, timeout) for s, a, _ in jobs]
-    entries = {(s, a): entry for s, a, entry in jobs}
-    for student, assignment, error, notes in _run_jobs(args, workers):
-        entry = entries[student, assignment]
-        entry["notes"] = entry["notes"] + notes
-        _record(ledger, db_url, workdir, student, assignment, entry, error, log)
-    (workdir / REPORT).write_text(ledger.report())
-    return read_scores(db_url, pairs)
+    return jobs
 
 
 REPORT = "grading-report.txt"
@@ -285,8 +278,8 @@ def export(db_url: str, out_dir: Path, other_workdirs=()) -> tuple[Path, Path]:
     """
     import csv
 
+    check_database(db_url, graded=True)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out_dir)
     for folder in other_workdirs:
         if not (Path(folder) / LEDGER_NAME).is_file():
@@ -295,6 +288,12 @@ def export(db_url: str, out_dir: Path, other_workdirs=()) -> tuple[Path, Path]:
         ledger.entries.update(Ledger(folder).entries)
     pairs = set(all_submissions(db_url)) | {(e["student"], e["assignment"])
                                             for e in ledger.entries.values()}
+    if not pairs:
+        raise RuntimeError(f"nothing to export: no submission has been graded into "
+                           f"{shown(db_url)}, and {out_dir} records none that could not be "
+                           "graded. Grade first (python -m autograder grade SUBMISSIONS, with "
+                           "the same --workdir and --db); no CSV was written.")
+    out_dir.mkdir(parents=True, exist_ok=True)
     scores = read_scores(db_url, sorted(pairs))
     grades, exercises = out_dir / "grades.csv", out_dir / "exercises.csv"
     with grades.open("w", newline="") as g, exercises.open("w", newline="") as e:
@@ -329,14 +328,29 @@ def _max_score(db_url: str, assignment: str) -> float:
 
 
 def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=print) -> list[Path]:
-    """HTML feedback for every autograded submission (hidden tests removed); return the files."""
+    """HTML feedback for every autograded submission (hidden tests removed); return the files.
+
+    Feedback is made from the graded copies in ``workdir``: a submission graded in another
+    working folder (another machine's, sharing the database) is skipped and named.
+    """
     workdir = Path(workdir).resolve()
-    db_url = db_url or f"sqlite:///{workdir / 'gradebook.db'}"
+    db_url = db_url or default_db_url(workdir)
+    check_database(db_url, graded=True)
+    graded = all_submissions(db_url)
+    here = [(s, a) for s, a in graded
+            if (workdir / "autograded" / s / a / f"{a}.ipynb").is_file()]
+    if not here:
+        raise RuntimeError(
+            f"no feedback to write: {shown(db_url)} holds {len(graded)} graded submissions "
+            f"and none of them was graded in {workdir} (no autograded/ copy there). Give the "
+            "--workdir they were graded in, or grade first.")
+    for student, assignment in sorted(set(graded) - set(here)):
+        log(f"{student}/{assignment}: no feedback: graded in another --workdir")
     api = _api(workdir, db_url)
-    for student, assignment in all_submissions(db_url):
+    for student, assignment in here:
         result = api.generate_feedback(assignment, student, force=True)
         if not result["success"]:
-            log(f"{student}/{assignment}: feedback failed:\n{result.get('error')}")
+            log(f"{student}/{assignment}: feedback failed: {_cause(str(result.get('error')))}")
     return sorted((workdir / "feedback").glob("*/*/*.html"))
 
 

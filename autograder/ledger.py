@@ -35,6 +35,17 @@ class Ledger:
         """Store one submission's entry and write the whole ledger to disk at once."""
         self.entries[self.key(student, assignment)] = {"student": student,
                                                        "assignment": assignment, **entry}
+        self._write()
+
+    def forget(self, keys) -> None:
+        """Drop these entries (e.g. layout mistakes the student has since fixed)."""
+        keys = [key for key in keys if key in self.entries]
+        for key in keys:
+            del self.entries[key]
+        if keys:
+            self._write()
+
+    def _write(self) -> None:
         temporary = self.path.with_suffix(f".tmp{os.getpid()}")
         temporary.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
         os.replace(temporary, self.path)  # atomic: a kill leaves the old or the new file
@@ -49,6 +60,8 @@ class Ledger:
                       f"{', '.join(f['tests']) or 'none'})" for f in entry.get("findings", [])]
             if items:
                 lines += [key] + [f"  {item}" for item in items]
+        if not self.entries:
+            return "Nothing has been graded in this folder yet.\n"
         if not lines:
             return "Every submission was graded; nothing was flagged.\n"
         return "\n".join(lines) + "\n"
