@@ -100,19 +100,39 @@ def test_dataset_missing_mask_names_file(tmp_path, a_jpeg):
 def test_grayscale_and_rgba_become_rgb(tmp_path):
     split = tmp_path / "train"
     split.mkdir()
-    Image.fromarray(np.full((30, 40), 77, np.uint8), "L").save(split / "0_gray.png")
-    rgba = np.zeros((30, 40, 4), np.uint8)
+    Image.fromarray(np.full((36, 40), 77, np.uint8), "L").save(split / "0_gray.png")
+    rgba = np.zeros((36, 40, 4), np.uint8)
     rgba[..., 1] = 200
-    rgba[..., 3] = 128
+    rgba[..., 3] = 128  # half transparent green: a viewer shows it over white
     Image.fromarray(rgba, "RGBA").save(split / "1_rgba.png")
     ds = ImageDataset(split)
     assert ds.labels == [0, 1]
     for i in range(2):
         image, _ = ds[i]
-        assert image.shape == (3, 30, 40)
+        assert image.shape == (3, 36, 40)
     gray, _ = ds[0]
     assert torch.allclose(gray, torch.full_like(gray, 77 / 255))
-    assert load_rgb(split / "1_rgba.png").mode == "RGB"
+    rgb = np.asarray(load_rgb(split / "1_rgba.png"))
+    expected = np.round(np.array([0, 200, 0]) * 128 / 255 + 255 * (1 - 128 / 255))
+    assert np.abs(rgb.astype(int) - expected).max() <= 1, rgb[0, 0]
+
+
+def test_hidden_and_appledouble_files_are_skipped(folder_with):
+    """macOS leaves '._name.jpg' metadata files (not images) beside photos on foreign disks."""
+    split = folder_with({"._0_good.jpg": b"\x00\x05\x16\x07 AppleDouble", ".1_hidden.jpg": b""})
+    ds = ImageDataset(split)
+    assert [p.name for p in ds.paths] == ["0_good.jpg"]
+    assert sorted(p.name for p in ds.skipped) == [".1_hidden.jpg", "._0_good.jpg"]
+    image, label = ds[0]
+    assert image.shape[0] == 3 and label == 0
+
+
+def test_only_hidden_files_say_so(tmp_path):
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "._0_a.jpg").write_bytes(b"\x00\x05\x16\x07")
+    with pytest.raises(ValueError, match="holds no images.*'._' files are skipped"):
+        ImageDataset(split)
 
 
 # --- bad inputs: clear errors that name the file or folder -----------------------------------
@@ -218,3 +238,27 @@ def test_plants_data_env_redirects(monkeypatch, small):
     assert data_root() == small
     assert split_dir("val") == small / "val"
     assert len(ImageDataset(split_dir("test"))) == 4
+
+
+def test_relative_plants_data_is_resolved_from_where_the_command_started(monkeypatch, small,
+                                                                          tmp_path):
+    """In the lab the kernel runs in the notebook's folder, but $PWD is where `make lab` ran."""
+    notebook_folder = tmp_path / "course" / "01_finetune_resnet"
+    notebook_folder.mkdir(parents=True)
+    monkeypatch.chdir(notebook_folder)
+    monkeypatch.setenv("PWD", str(small.parent))
+    monkeypatch.setenv("PLANTS_DATA", small.name)
+    assert data_root() == small.resolve()
+    monkeypatch.delenv("PWD")  # no $PWD (e.g. Windows): the current folder
+    monkeypatch.chdir(small.parent)
+    assert data_root() == small.resolve()
+
+
+def test_missing_plants_data_folder_says_how_it_was_resolved(monkeypatch, tmp_path):
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.setenv("PLANTS_DATA", "my_photos")
+    with pytest.raises(FileNotFoundError) as err:
+        data_root()
+    message = str(err.value)
+    assert "PLANTS_DATA='my_photos'" in message and f"resolved from {tmp_path}" in message
+    assert str(tmp_path / "my_photos") in message and "train/, val/ and test/" in message

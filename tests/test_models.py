@@ -207,3 +207,43 @@ def test_weights_that_do_not_fit(model, tmp_path):
     with pytest.raises(ValueError, match="weights do not fit the model") as err:
         load_checkpoint(path)
     assert str(path) in str(err.value)
+
+
+class _Payload:
+    """Unpickling this would run code: it writes a marker file (if the loader were unsafe)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("content, refused", [
+    (lambda marker: nn.Linear(2, 2), "torch.nn.modules.linear.Linear"),  # a whole pickled model
+    (lambda marker: {"model_state_dict": {}, "hook": _Payload(marker)}, "io.open"),
+], ids=["pickled-model", "code-running-pickle"])
+def test_unsafe_checkpoint_is_refused_without_advice_to_load_it_unsafely(content, refused,
+                                                                         tmp_path):
+    path, marker = tmp_path / "downloaded.pth", tmp_path / "payload-ran"
+    torch.save(content(marker), path)
+    data = path.read_bytes()
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a course checkpoint, and possibly unsafe")
+    assert refused in message and "save_checkpoint" in message and "make checkpoints" in message
+    assert "weights_only" not in message and "trust" not in message, message
+    assert "\n" not in message and "\x1b" not in message  # one paragraph, no terminal codes
+    assert not marker.exists(), "the pickle's code ran"
+    assert path.read_bytes() == data
+
+
+def test_damaged_checkpoint_message_has_no_torch_advice(saved, tmp_path):
+    path = tmp_path / "cut.pth"
+    path.write_bytes(saved.read_bytes()[:4000])
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert "not a readable checkpoint" in message and "Is the file complete?" in message
+    assert "weights_only" not in message and "high likelihood" not in message, message

@@ -8,15 +8,18 @@ Any folder of real photos named this way works in place of the generated dataset
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 
 from data import CLASS_NAMES  # the one home of the class names (re-exported here for lessons)
+from utils.images import (  # load_rgb: the one image loader, re-exported for the lessons
+    BadDataError, DataProblem, MissingDataError, check_image_size, load_rgb, to_viewer_rgb)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,10 +30,27 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def data_root() -> Path:
     """The dataset folder: ``$PLANTS_DATA`` if set, else the generated ``data/plants``.
 
-    The generated dataset is made on first use (about 15 s), so a lesson can always call this.
+    A relative ``PLANTS_DATA`` is resolved from the folder where the command was started
+    (``$PWD``, which a shell sets and every program it starts inherits), not from the current
+    folder: a Jupyter kernel runs in the notebook's folder, but ``PLANTS_DATA=photos make lab``
+    means ``photos`` next to where you typed it. Without ``$PWD`` (e.g. on Windows) the current
+    folder is used. The generated dataset is made on first use (about 15 s).
     """
-    if os.environ.get("PLANTS_DATA"):
-        return Path(os.environ["PLANTS_DATA"])
+    setting = os.environ.get("PLANTS_DATA")
+    if setting:
+        root = Path(setting).expanduser()
+        started_in = Path(os.environ.get("PWD") or ".")
+        if not started_in.is_dir():
+            started_in = Path.cwd()
+        if not root.is_absolute():
+            root = (started_in / root).resolve()
+        if not root.is_dir():
+            how = "" if Path(setting).is_absolute() else f", resolved from {started_in}"
+            raise MissingDataError(
+                f"PLANTS_DATA={setting!r}{how}: no such folder ({root}). Set it to a folder "
+                "that holds train/, val/ and test/ (an absolute path is safest), or unset it to "
+                "use the generated dataset.")
+        return root
     from data.generate import DEFAULT_ROOT, ensure_dataset
     return ensure_dataset(DEFAULT_ROOT)
 
@@ -47,25 +67,13 @@ def parse_label(path: Path | str, num_classes: int = len(CLASS_NAMES)) -> int:
     name = Path(path).name
     head, sep, rest = Path(name).stem.partition("_")
     if not sep or not head.isdigit() or not rest:
-        raise ValueError(f"{path}: file name should look like '{{label}}_{{unique_id}}.jpg' "
-                         f"with label 0..{num_classes - 1}, e.g. '0_cafefa5f668e62183b8f.jpg'")
+        raise BadDataError(f"{path}: file name should look like '{{label}}_{{unique_id}}.jpg' "
+                           f"with label 0..{num_classes - 1}, e.g. '0_cafefa5f668e62183b8f.jpg'")
     label = int(head)
     if not 0 <= label < num_classes:
-        raise ValueError(f"{path}: label {label} is out of range; expected 0..{num_classes - 1} "
-                         f"({', '.join(CLASS_NAMES[:num_classes])})")
+        raise BadDataError(f"{path}: label {label} is out of range; expected 0..{num_classes - 1} "
+                           f"({', '.join(CLASS_NAMES[:num_classes])})")
     return label
-
-
-def load_rgb(path: Path | str) -> Image.Image:
-    """Open an image file as RGB (grayscale and RGBA are converted); a clear error if unreadable."""
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now, so a truncated file fails here and names itself
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"{path}: cannot read this image ({err}). Is it a complete JPEG/PNG?") from err
 
 
 class ImageDataset(Dataset):
@@ -84,13 +92,17 @@ class ImageDataset(Dataset):
         self.with_mask = with_mask
         self.class_names = list(class_names)
         if not self.split_dir.is_dir():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{self.split_dir}: no such split folder. Run `make data` to generate the plant "
                 "dataset, or set PLANTS_DATA to a folder with train/, val/ and test/.")
-        self.paths = sorted(p for p in self.split_dir.iterdir()
-                            if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = [p for p in self.split_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        # hidden files are not data: macOS writes '._name.jpg' (AppleDouble metadata) beside
+        # each photo copied to a foreign disk, and those are not images at all
+        self.skipped = sorted(p for p in files if p.name.startswith("."))
+        self.paths = sorted(p for p in files if not p.name.startswith("."))
         if not self.paths:
-            raise ValueError(f"{self.split_dir}: folder holds no images (*.jpg, *.jpeg, *.png)")
+            raise BadDataError(f"{self.split_dir}: folder holds no images (*.jpg, *.jpeg, *.png; "
+                               "hidden files such as macOS '._' files are skipped)")
         self.labels = [parse_label(p, len(self.class_names)) for p in self.paths]
         self.mask_dir = self.split_dir.parent / "masks" / self.split_dir.name
 
@@ -107,8 +119,8 @@ class ImageDataset(Dataset):
         """The ground-truth plant mask of image ``index``: float (H, W) in {0, 1}."""
         path = self.mask_dir / f"{self.paths[index].stem}.png"
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no mask for {self.paths[index].name} "
-                                    "(only the generated dataset has masks)")
+            raise MissingDataError(f"{path}: no mask for {self.paths[index].name} "
+                                   "(only the generated dataset has masks)")
         mask = Image.open(path).convert("L")
         if size is not None:
             mask = mask.resize((size[1], size[0]), Image.NEAREST)
@@ -137,12 +149,51 @@ def preprocess_imagenet_image(path_or_image, image_size: int = 224) -> torch.Ten
     """A file path, PIL image or HxWx3 uint8 array -> normalised tensor (1, 3, size, size)."""
     if isinstance(path_or_image, (str, Path)):
         image = load_rgb(path_or_image)
-    elif isinstance(path_or_image, Image.Image):
-        image = path_or_image.convert("RGB")
+    elif isinstance(path_or_image, Image.Image):  # the same reading as a file's
+        check_image_size(path_or_image.size, "image")
+        image = to_viewer_rgb(ImageOps.exif_transpose(path_or_image))
     elif isinstance(path_or_image, np.ndarray) and path_or_image.ndim == 3 \
             and path_or_image.shape[2] in (3, 4) and path_or_image.dtype == np.uint8:
-        image = Image.fromarray(path_or_image[..., :3])
+        check_image_size(path_or_image.shape[1::-1], "array")
+        image = to_viewer_rgb(Image.fromarray(path_or_image))  # RGBA: over white, like a file
     else:
         raise TypeError("path_or_image must be a file path, a PIL image or an HxWx3 uint8 array, "
                         f"got {type(path_or_image).__name__}")
     return eval_transform(image_size)(image).unsqueeze(0)
+
+
+class EarlierDataError(RuntimeError):
+    """Raised by a notebook cell that needs data which an earlier cell could not read."""
+
+
+class DataCells:
+    """Remembers a notebook's first data error, so that the cells after it repeat that message.
+
+    Without this, a missing folder or a bad file stops one cell with a clear message, and every
+    later cell then fails with a NameError (the variables the first cell should have made do not
+    exist), which buries the real problem. One per notebook; wrap each cell that reads data::
+
+        data_cells = DataCells()
+        with data_cells.cell("load the data"):
+            train_set = ImageDataset(split_dir("train"))
+
+    Only the loaders' own errors (``DataProblem``) are remembered, never a bug in your code.
+    Running the cell that failed again (after a fix) tries again.
+    """
+
+    def __init__(self):
+        self.first_error = None  # (cell name, DataProblem)
+
+    @contextmanager
+    def cell(self, name: str):
+        if self.first_error is not None and self.first_error[0] != name:
+            failed_cell, error = self.first_error
+            raise EarlierDataError(
+                f"this cell needs the data, which the cell '{failed_cell}' could not read: "
+                f"{error} -- fix that, then run the notebook again from the top.") from None
+        self.first_error = None
+        try:
+            yield
+        except DataProblem as error:
+            self.first_error = (name, error)
+            raise

@@ -9,8 +9,11 @@ what a user needs to reuse it: ``arch``, ``num_classes``, ``image_size``, ``norm
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import socket
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -98,6 +101,36 @@ def save_checkpoint(path, model: nn.Module, *, train_acc: float, val_acc: float,
     return path
 
 
+def _safe_load(path: Path, device):
+    """torch.load with weights_only=True (nothing in the file can run code), with errors that say
+    what the file is and what to do. torch's own message for a refused file advises loading it
+    unsafely; it is not repeated here, because a course checkpoint never needs that."""
+    try:
+        with warnings.catch_warnings():  # torch warns about an unusual pickle protocol first
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if refused:
+            raise ValueError(
+                f"{path}: not a course checkpoint, and possibly unsafe: it holds a pickled Python "
+                f"object ({refused[1]}), and unpickling one can run any code, so it was not "
+                "loaded. A course checkpoint holds only tensors and numbers. Use "
+                f"{SHIPPED_CHECKPOINT.relative_to(REPO_ROOT)}, make one with lesson 01 or "
+                "`make checkpoints`, or, if you wrote this file yourself, load it in your own "
+                "code and save the model with utils.models.save_checkpoint.") from None
+        detail = "not a PyTorch checkpoint, or damaged"
+    except Exception as err:  # torch raises several types for damaged or foreign files
+        detail = f"{type(err).__name__}: {_first_sentence(str(err))}"
+    raise ValueError(f"{path}: not a readable checkpoint ({detail}). Is the file complete? "
+                     "Copy it again, or use a checkpoint written by utils.models.save_checkpoint "
+                     "(lesson 01, `make checkpoints`).")
+
+
+def _first_sentence(message: str) -> str:
+    return message.split(". ")[0].splitlines()[0][:200]
+
+
 def load_checkpoint(path, model: nn.Module | None = None, device="cpu"):
     """Read a checkpoint; return ``(model, checkpoint_dict)`` with the model in eval mode.
 
@@ -108,11 +141,7 @@ def load_checkpoint(path, model: nn.Module | None = None, device="cpu"):
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint. The course ships "
                                 "checkpoints/plant_classifier_final.pth; `make checkpoints` retrains it.")
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for damaged or foreign files
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0][:200]}). Is the file complete?") from err
+    checkpoint = _safe_load(path, device)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: expected a dict with {', '.join(REQUIRED_KEYS)}, "
                          f"got {type(checkpoint).__name__}")

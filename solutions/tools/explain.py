@@ -4,6 +4,10 @@ Loads a checkpoint (default: the course's final classifier), predicts the class 
 and writes ``<out>/<image stem>_<method>_<layer>.png``: the image next to its explanation by
 Grad-CAM, Guided Backpropagation or Guided Grad-CAM (``--method all``: the three side by side),
 titled with the prediction. One line per image is printed: path, class, probability, output.
+Two images never share a figure: when stems clash (``a/photo.jpg``, ``b/photo.jpg``) the folders
+name them (``a_photo_...``, ``b_photo_...``), then the extension, then a number. A figure already
+in ``--out`` is kept: the command refuses before writing anything unless ``--overwrite`` is given.
+Images are read as a viewer shows them (see utils/images.py: EXIF orientation, 16-bit, alpha).
 
 Usage::
 
@@ -14,12 +18,14 @@ Usage::
     python -m solutions.tools.explain photo.jpg --method guided-gradcam   # or guided-backprop, all
     python -m solutions.tools.explain photo.jpg --checkpoint checkpoints/best_plant_classifier.pth
 
-Bad input (a missing or unreadable image or checkpoint, an unknown layer or class, an ``--out``
-that is a file) gives a one-line error naming it and exit status 2.
+Bad input (a missing, unreadable, tiny or huge image, a missing or unsafe checkpoint, an unknown
+layer or class, an ``--out`` that is a file, a figure that exists) gives a one-line error naming
+it and exit status 2, before any file is written.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -98,8 +104,55 @@ def resolve_target(target, class_names):
     raise UsageError(f"--target: unknown class {target!r}; choose a name or index: {choices}")
 
 
-def save_figure(path, image, pictures, title, layer):
-    """The image and one panel per method (``pictures``: {method: HxWx3}), as a PNG."""
+def figure_stems(images):
+    """One distinct name per image path (compared ignoring case, as macOS and Windows disks do):
+    its stem; where stems clash, the folders above it from the images' common folder
+    (``a/photo.jpg`` -> ``a_photo``), then its extension (``photo_png``), then a number."""
+    paths = [Path(os.path.abspath(p)) for p in images]
+    common = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    tails = [p.relative_to(common).with_suffix("").parts for p in paths]  # e.g. ('a', 'photo')
+    names = [p.stem for p in paths]
+    for depth in range(2, max(map(len, tails)) + 1):  # add one folder at a time
+        clashing = _clashing(names)
+        names = [("_".join(t[-depth:]) if i in clashing else n)
+                 for i, (n, t) in enumerate(zip(names, tails))]
+    clashing = _clashing(names)
+    names = [f"{n}_{p.suffix.lstrip('.')}" if i in clashing and p.suffix else n
+             for i, (n, p) in enumerate(zip(names, paths))]
+    taken = set()
+    for i, name in enumerate(names):  # the same file twice, or a name made above that exists
+        number, candidate = 1, name
+        while candidate.casefold() in taken:
+            number += 1
+            candidate = f"{name}-{number}"
+        names[i] = candidate
+        taken.add(candidate.casefold())
+    return names
+
+
+def _clashing(names):
+    counts = Counter(name.casefold() for name in names)
+    return {i for i, name in enumerate(names) if counts[name.casefold()] > 1}
+
+
+def check_figures(figures, images, overwrite):
+    """Refuse (before anything is written) to replace an input image, or an existing figure
+    unless ``overwrite``."""
+    inputs = {path.resolve() for path in images}
+    for figure in figures:
+        if figure.resolve() in inputs:
+            raise UsageError(f"{figure}: this figure would replace one of your input images; "
+                             "choose another --out")
+    existing = [figure for figure in figures if figure.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{existing[0]} already exists{more}: kept unchanged, nothing written. "
+                         "Pass --overwrite to replace it, or choose another --out")
+
+
+def save_figure(path, image, pictures, title, layer, overwrite=False):
+    """The image and one panel per method (``pictures``: {method: HxWx3}), as a PNG.
+    Without ``overwrite`` an existing file is never replaced (FileExistsError)."""
     fig = Figure(figsize=(4 * (1 + len(pictures)), 4.3), layout="constrained")
     FigureCanvasAgg(fig)  # render with Agg, whatever backend the rest of the process uses
     axes = fig.subplots(1, 1 + len(pictures))
@@ -111,7 +164,8 @@ def save_figure(path, image, pictures, title, layer):
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle(title)
-    fig.savefig(path, dpi=100)
+    with open(path, "wb" if overwrite else "xb") as file:  # "x": fails if it appeared meanwhile
+        fig.savefig(file, format="png", dpi=100)
 
 
 def parse_args(argv):
@@ -125,6 +179,9 @@ def parse_args(argv):
                         help=f"default: {SHIPPED_CHECKPOINT}")
     parser.add_argument("--out", type=Path, default=Path("explanations"),
                         help="output folder (default: ./explanations)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace figures that already exist in --out (default: keep them "
+                             "and stop before writing anything)")
     return parser.parse_intermixed_args(argv)  # images may come before and after options
 
 
@@ -150,12 +207,15 @@ def run(args):
         images = [load_rgb(path) for path in args.images]
     except (OSError, ValueError) as err:  # load_rgb's ValueError names the file
         raise UsageError(str(err)) from err
+    figures = [args.out / f"{stem}_{args.method}_{args.layer}.png"
+               for stem in figure_stems(args.images)]
+    check_figures(figures, args.images, args.overwrite)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--out: cannot create folder {args.out} ({err})") from err
     transform = eval_transform(info.get("image_size", 224))
-    for path, image in zip(args.images, images):
+    for path, image, out_file in zip(args.images, images, figures):
         x = transform(image).unsqueeze(0).to(device)
         with torch.no_grad():
             probs = torch.softmax(model(x), dim=1)[0]
@@ -166,9 +226,12 @@ def run(args):
         title = f"predicted {class_names[predicted]} ({probs[predicted]:.1%})"
         if explained != predicted:
             title += f", explaining {class_names[explained]} ({probs[explained]:.1%})"
-        out_file = args.out / f"{path.stem}_{args.method}_{args.layer}.png"
-        save_figure(out_file, np.asarray(image), pictures, title, args.layer)
-        print(f"{path}: {class_names[predicted]} {probs[predicted]:.1%} -> {out_file}")
+        replaced = " (replaced the earlier figure)" if out_file.exists() else ""
+        try:
+            save_figure(out_file, np.asarray(image), pictures, title, args.layer, args.overwrite)
+        except FileExistsError as err:  # made by someone else since the check above
+            raise UsageError(f"{out_file} appeared while explaining: kept unchanged") from err
+        print(f"{path}: {class_names[predicted]} {probs[predicted]:.1%} -> {out_file}{replaced}")
 
 
 def main(argv=None) -> int:
