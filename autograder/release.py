@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from autograder import gating
 from autograder.build import REPO_ROOT, lesson_sources
 from autograder.markers import leaked_markers, solution_blocks
 
@@ -62,8 +63,13 @@ class ReleaseError(RuntimeError):
     """The bundle would contain something a student must not get."""
 
 
-def write_release(target: Path = DEFAULT_TARGET) -> list[Path]:
-    """Write the bundle into ``target`` (replacing an earlier bundle there); return its files."""
+def write_release(target: Path = DEFAULT_TARGET, lessons=None) -> list[Path]:
+    """Write the bundle into ``target`` (replacing an earlier bundle there); return its files.
+
+    ``lessons``: the lessons to hold ("01,02", default all); the last is the one being opened,
+    the others are taken as past their deadline (see autograder/gating.py).
+    """
+    selected = gating.select(lessons)
     target = Path(target).resolve()
     if target == REPO_ROOT or REPO_ROOT.is_relative_to(target):
         raise ReleaseError(f"{target}: the bundle needs a folder of its own, not the repository")
@@ -76,7 +82,9 @@ def write_release(target: Path = DEFAULT_TARGET) -> list[Path]:
     (target / ".gradcam-release").write_text("made by python -m autograder release\n")
     for name in COPIED:
         source = REPO_ROOT / name
-        if source.is_dir():
+        if name == "course":
+            gating.copy_course(source, target / name, selected, SKIPPED)
+        elif source.is_dir():
             shutil.copytree(source, target / name, ignore=SKIPPED)
         else:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +92,7 @@ def write_release(target: Path = DEFAULT_TARGET) -> list[Path]:
     (target / "requirements.txt").write_text(REQUIREMENTS)
     (target / "README.md").write_text(STUDENT_README)
     files = sorted(p for p in target.rglob("*") if p.is_file())
-    problems = scan(files, target)
+    problems = scan(files, target) + gating.leaks(files, target, selected)
     if problems:
         raise ReleaseError("the bundle would leak:\n  " + "\n  ".join(problems))
     return files
