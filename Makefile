@@ -54,10 +54,11 @@ grade: setup data
 	$(PY) -m autograder grade $(SUBMISSIONS)
 	$(PY) -m autograder feedback
 
-# The formgrader needs the nbgrader course folder (autograder/) inside the server's root.
+# The instructor's lab: nbgrader's formgrader and every instructor tool, serving the nbgrader
+# course folder (autograder/); its own config, since the student lab hides those tools.
 lab-instructor: setup data
-	cd autograder && ../$(PY) -m jupyter lab --config=../jupyter_config.py --allow-root \
-		--no-browser --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
+	cd autograder && ../$(PY) -m jupyter lab --config=jupyter_instructor_config.py --allow-root \
+		--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
 
 checkpoints: setup data
 	$(PY) -m solutions.tools.train_checkpoints
