@@ -51,51 +51,22 @@ the convolutions sum in another order).
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torchvision import models
 
 from explainer_contract import (assert_same, no_hooks_anywhere, relative_diff, seeded_resnet18,
                                 snapshot)
+from guided_ground_truths import (BY_HAND, NETS, RTOL, captum_guided_backprop,
+                                  captum_guided_gradcam, input_gradient_of, pgc_guided_backprop,
+                                  plain_relu, record, resnet18_by_hand)
 from solutions import GradCAM, GuidedBackprop, GuidedGradCAM
-
-RTOL = 1e-6  # against captum and the hand-written pass, which compute on the same batch
-
-MEASURED: dict[tuple[str, str, str], float] = {}  # (net, layer or "-", against) -> relative diff
-
-
-def record(net, layer, against, diff):
-    MEASURED[(net, layer, against)] = diff
-    print(f"\nrelative max |diff| {net:>9} {layer:<16} vs {against:<34} {diff:.3g}")
-    return diff
-
 
 # ---------------------------------------------------------------------------------------------
 # Seeded models. Batches are non-square (H != W catches transposes) with one distinct target per
 # image.
-
-def seeded_vgg():
-    """VGG11-BN features (every ReLU in place) with a small head that has an in-place ReLU too.
-
-    The 25088 -> 4096 classifier is replaced (it would dominate the run time); the features are
-    torchvision's, initialised by the seed.
-    """
-    torch.manual_seed(0)
-    model = models.vgg11_bn(weights=None)
-    model.avgpool = nn.AdaptiveAvgPool2d(1)
-    model.classifier = nn.Sequential(nn.Linear(512, 16), nn.ReLU(inplace=True), nn.Linear(16, 4))
-    return model.eval()
-
-
-NETS = {
-    "resnet18": (seeded_resnet18, (3, 3, 64, 80), [7, 500, 999]),
-    "vgg11_bn": (seeded_vgg, (3, 3, 64, 80), [3, 0, 2]),
-}
 
 # Guided Grad-CAM target layers: (net, layer); comments say what is special about each.
 GGC_CASES = [
@@ -140,108 +111,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 @pytest.fixture(scope="module")
 def nets():
     return Nets()
-
-
-# ---------------------------------------------------------------------------------------------
-# The other implementations, called so that they are comparable (see the module docstring).
-
-def captum_guided_backprop(model, x, targets):
-    attr = pytest.importorskip("captum.attr")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU",
-                                category=UserWarning)
-        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require",
-                                category=UserWarning)
-        return attr.GuidedBackprop(model).attribute(x.clone(), target=list(targets))
-
-
-def minmax(maps):
-    """Per-image min-max of (N, H, W) maps to [0, 1]; a constant map becomes all zero."""
-    low = maps.amin(dim=(1, 2), keepdim=True)
-    span = maps.amax(dim=(1, 2), keepdim=True) - low
-    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1.0), 0.0)
-
-
-def captum_guided_gradcam(model, layer, x, targets):
-    attr = pytest.importorskip("captum.attr")
-    lowres = attr.LayerGradCam(model, layer).attribute(x.clone(), target=list(targets),
-                                                       relu_attributions=True)
-    up = attr.LayerAttribution.interpolate(lowres, tuple(x.shape[-2:]),
-                                           interpolate_mode="bilinear")
-    return captum_guided_backprop(model, x, targets) * minmax(up[:, 0])[:, None]
-
-
-def pgc_guided_backprop(model, x, targets):
-    """pytorch-grad-cam, one image at a time, each on its own copy of the model and image."""
-    pytest.importorskip("pytorch_grad_cam")
-    from pytorch_grad_cam import GuidedBackpropReLUModel
-
-    rows = []
-    for n, target in enumerate(targets):
-        own_model = copy.deepcopy(model)
-        hwc = GuidedBackpropReLUModel(own_model, device="cpu")(x[n:n + 1].clone(), int(target))
-        assert isinstance(hwc, np.ndarray) and hwc.shape == (*x.shape[-2:], x.shape[1])
-        rows.append(torch.from_numpy(hwc.transpose(2, 0, 1).copy()))
-    return torch.stack(rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# Ground truths written here: the forward pass by hand, a guided ReLU wherever a ReLU runs.
-
-class GuidedReLUByHand(torch.autograd.Function):
-    """ReLU forward; backward passes the incoming gradient only where it is > 0 and x > 0."""
-
-    @staticmethod
-    def forward(ctx, x):
-        positive = x > 0
-        ctx.save_for_backward(positive)
-        return torch.where(positive, x, torch.zeros_like(x))
-
-    @staticmethod
-    def backward(ctx, grad):
-        (positive,) = ctx.saved_tensors
-        return torch.where(positive & (grad > 0), grad, torch.zeros_like(grad))
-
-
-def plain_relu(x):
-    return torch.where(x > 0, x, torch.zeros_like(x))
-
-
-def resnet18_by_hand(model, x, relu=GuidedReLUByHand.apply):
-    """ResNet18's forward written out; `relu` wherever torchvision calls a ReLU module (twice per
-    BasicBlock, through the block's one `relu` module). No module ReLU runs, no hooks."""
-    h = model.maxpool(relu(model.bn1(model.conv1(x))))
-    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
-        for block in stage:
-            assert isinstance(block, models.resnet.BasicBlock)
-            identity = h if block.downsample is None else block.downsample(h)
-            out = relu(block.bn1(block.conv1(h)))
-            h = relu(block.bn2(block.conv2(out)) + identity)
-    return model.fc(torch.flatten(model.avgpool(h), 1))
-
-
-def sequential_by_hand(seq, x, relu=GuidedReLUByHand.apply):
-    for module in seq:
-        x = relu(x) if isinstance(module, nn.ReLU) else module(x)
-    return x
-
-
-def vgg_by_hand(model, x, relu=GuidedReLUByHand.apply):
-    h = model.avgpool(sequential_by_hand(model.features, x, relu))
-    return sequential_by_hand(model.classifier, torch.flatten(h, 1), relu)
-
-
-BY_HAND = {"resnet18": resnet18_by_hand, "vgg11_bn": vgg_by_hand}
-
-
-def input_gradient_of(forward, x, targets):
-    """d(sum_n logits[n, targets[n]]) / dx for any forward function, through autograd."""
-    pixels = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        logits = forward(pixels)
-        score = logits[torch.arange(len(targets)), torch.as_tensor(list(targets))].sum()
-        (grad,) = torch.autograd.grad(score, pixels)
-    return grad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,98 +280,3 @@ def test_inplace_flags_and_vgg_untouched(nets, kind):
     assert_same(before, snapshot(model))
     assert no_hooks_anywhere(model) and all(p.grad is None for p in model.parameters())
     assert out.shape == x.shape and torch.isfinite(out).all()
-
-
-# ---------------------------------------------------------------------------------------------
-# A ReLU module used twice, and the documented limit (functional ReLU).
-
-class TwoReLUNet(nn.Module):
-    """conv -> ReLU -> conv -> ReLU -> GAP -> linear, the two ReLUs one module or two, or F.relu.
-
-    The same seed gives the same weights in every variant (ReLU has no parameters)."""
-
-    def __init__(self, relus="two modules"):
-        super().__init__()
-        torch.manual_seed(3)
-        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
-        self.conv2 = nn.Conv2d(6, 6, 3, padding=1)
-        self.head = nn.Linear(6, 5)
-        self.mode = relus
-        if relus != "functional":
-            self.relu1 = nn.ReLU()
-            self.relu2 = self.relu1 if relus == "one module" else nn.ReLU(inplace=True)
-
-    def forward(self, x, relu1=None, relu2=None):
-        if relu1 is None:
-            relu1, relu2 = ((F.relu, F.relu) if self.mode == "functional"
-                            else (self.relu1, self.relu2))
-        h = relu2(self.conv2(relu1(self.conv1(x))))
-        return self.head(h.mean(dim=(2, 3)))
-
-
-@pytest.fixture
-def tiny_x():
-    return torch.randn(2, 3, 8, 12, generator=torch.Generator().manual_seed(4))
-
-
-def test_reused_relu_module_is_guided_at_every_use(tiny_x):
-    """One nn.ReLU module called twice == two modules == the hand-written guided pass == captum;
-    and it is not the pass with the guided rule at only one of the two uses."""
-    shared, separate = TwoReLUNet("one module").eval(), TwoReLUNet("two modules").eval()
-    assert shared.relu1 is shared.relu2
-    targets = [1, 4]
-    guided, plain = GuidedReLUByHand.apply, plain_relu
-    truth = input_gradient_of(lambda p: shared(p, guided, guided), tiny_x, targets)
-    ours = GuidedBackprop(shared)(tiny_x, targets)
-    record("tiny", "-", "hand-written guided pass (reuse)", relative_diff(ours, truth))
-    assert relative_diff(ours, truth) <= RTOL
-    assert relative_diff(ours, GuidedBackprop(separate)(tiny_x, targets)) <= RTOL
-    assert relative_diff(ours, captum_guided_backprop(shared, tiny_x, targets)) <= RTOL
-    for half in ((guided, plain), (plain, guided), (plain, plain)):
-        other = input_gradient_of(lambda p: shared(p, *half), tiny_x, targets)
-        assert relative_diff(other, truth) > 0.01, "the test must tell the variants apart"
-    assert no_hooks_anywhere(shared)
-
-
-def test_resnet18_reuses_its_relu_modules():
-    """What the hand-written ResNet18 pass above assumes: each BasicBlock's ReLU runs twice."""
-    model = seeded_resnet18()
-    counts = {}
-    handles = [m.register_forward_hook(lambda m, i, o: counts.__setitem__(m, counts.get(m, 0) + 1))
-               for m in model.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, 32, 32))
-    finally:
-        for handle in handles:
-            handle.remove()
-    assert sorted(counts.values()) == [1] + [2] * 8
-
-
-def test_functional_relu_gets_the_plain_gradient(tiny_x):
-    """The documented limit: F.relu is not an nn.ReLU module, so no guided rule is applied.
-
-    GuidedBackprop then returns the plain input gradient, which here differs from the guided
-    one; GuidedGradCAM is that plain gradient times the Grad-CAM map."""
-    net = TwoReLUNet("functional").eval()
-    assert not any(isinstance(m, nn.ReLU) for m in net.modules())
-    targets = [0, 3]
-    plain = input_gradient_of(net, tiny_x, targets)
-    guided = input_gradient_of(
-        lambda p: net(p, GuidedReLUByHand.apply, GuidedReLUByHand.apply), tiny_x, targets)
-    ours = GuidedBackprop(net)(tiny_x, targets)
-    assert relative_diff(ours, plain) <= RTOL
-    assert relative_diff(ours, guided) > 0.01, "the limit is real: not the guided gradient"
-    cam = GradCAM(net, net.conv2)(tiny_x, targets)
-    assert relative_diff(GuidedGradCAM(net, net.conv2)(tiny_x, targets),
-                         plain * cam[:, None]) <= RTOL
-
-
-def test_guided_gradcam_layer_that_runs_twice_is_refused(resnet):
-    """From the reference's docstring: the target layer must run exactly once (a BasicBlock's
-    ReLU module runs twice); RuntimeError, and every hook is removed on that path too."""
-    before = snapshot(resnet)
-    with pytest.raises(RuntimeError, match="exactly once"):
-        GuidedGradCAM(resnet, resnet.layer4[1].relu)(torch.randn(1, 3, 32, 32), 0)
-    assert_same(before, snapshot(resnet))
-    assert no_hooks_anywhere(resnet)
