@@ -157,3 +157,67 @@ def test_default_checkpoint_on_a_test_image(request, tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(image) in out and any(name in out for name in CLASS_NAMES)
     assert_png(tmp_path / f"{image.stem}_gradcam_layer4.png")
+
+
+# --- output names never collide; existing figures are kept ----------------------------------
+
+def noise_image(path, seed, size=(80, 80)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_same_name_in_two_folders_gives_two_figures(checkpoint, tmp_path, capsys):
+    first, second = noise_image(tmp_path / "a" / "photo.jpg", 1), noise_image(
+        tmp_path / "b" / "photo.jpg", 2)
+    out = tmp_path / "out"
+    assert explain(first, second, "--out", out, checkpoint=checkpoint) == 0
+    figures = [out / "a_photo_gradcam_layer4.png", out / "b_photo_gradcam_layer4.png"]
+    for figure in figures:
+        assert_png(figure)
+    assert figures[0].read_bytes() != figures[1].read_bytes()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [(str(first) in lines[0], str(figures[0]) in lines[0]),
+            (str(second) in lines[1], str(figures[1]) in lines[1])] == [(True, True)] * 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.name for f in figures)
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["leaf.jpg", "pot.jpg"], ["leaf", "pot"]),
+    (["a/photo.jpg", "b/photo.jpg"], ["a_photo", "b_photo"]),
+    (["x/a/photo.jpg", "y/a/photo.jpg", "z/leaf.jpg"], ["x_a_photo", "y_a_photo", "leaf"]),
+    (["photo.jpg", "photo.png"], ["photo_jpg", "photo_png"]),
+    (["a/Photo.jpg", "b/photo.JPG"], ["a_Photo", "b_photo"]),  # one file on macOS/Windows disks
+    (["photo.jpg", "photo.jpg"], ["photo", "photo-2"]),
+    (["a/photo.jpg", "b/photo.jpg", "a_photo.jpg"], ["a_photo", "b_photo", "a_photo-2"]),
+], ids=["distinct", "two-folders", "deeper", "two-extensions", "case-only", "same-file-twice",
+        "made-name-exists"])
+def test_figure_names_are_distinct(names, expected, tmp_path):
+    from solutions.tools.explain import figure_stems
+    stems = figure_stems([tmp_path / name for name in names])
+    assert stems == expected
+    assert len({s.casefold() for s in stems}) == len(stems)
+
+
+def test_existing_figure_is_kept_and_nothing_is_written(images, checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "leaf_gradcam_layer4.png"
+    mine.write_bytes(b"my figure from yesterday")
+    before = {p: p.read_bytes() for p in [mine, *images]}
+    assert explain(*images, "--out", out, checkpoint=checkpoint) == 2
+    err = capsys.readouterr().err
+    assert str(mine) in err and "already exists" in err and "kept unchanged" in err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(out.iterdir()) == [mine], "nothing else written either"
+
+
+def test_overwrite_replaces_and_says_so(images, checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "leaf_gradcam_layer4.png").write_bytes(b"old")
+    assert explain(images[0], "--out", out, "--overwrite", checkpoint=checkpoint) == 0
+    assert_png(out / "leaf_gradcam_layer4.png")
+    assert "replaced the earlier figure" in capsys.readouterr().out

@@ -116,9 +116,13 @@ def figure_stems(images):
         clashing = _clashing(names)
         names = [("_".join(t[-depth:]) if i in clashing else n)
                  for i, (n, t) in enumerate(zip(names, tails))]
-    clashing = _clashing(names)
-    names = [f"{n}_{p.suffix.lstrip('.')}" if i in clashing and p.suffix else n
-             for i, (n, p) in enumerate(zip(names, paths))]
+    groups = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.casefold(), []).append(i)
+    for group in groups.values():  # the extension, where it tells a clashing group apart
+        if len({paths[i].suffix.casefold() for i in group}) > 1:
+            for i in group:
+                names[i] += "_" + paths[i].suffix.lstrip(".")
     taken = set()
     for i, name in enumerate(names):  # the same file twice, or a name made above that exists
         number, candidate = 1, name
@@ -135,14 +139,9 @@ def _clashing(names):
     return {i for i, name in enumerate(names) if counts[name.casefold()] > 1}
 
 
-def check_figures(figures, images, overwrite):
-    """Refuse (before anything is written) to replace an input image, or an existing figure
-    unless ``overwrite``."""
-    inputs = {path.resolve() for path in images}
-    for figure in figures:
-        if figure.resolve() in inputs:
-            raise UsageError(f"{figure}: this figure would replace one of your input images; "
-                             "choose another --out")
+def check_figures(figures, overwrite):
+    """Refuse, before anything is written, to replace an existing figure unless ``overwrite``.
+    (A figure never replaces an input image: its name is the image's stem plus a suffix.)"""
     existing = [figure for figure in figures if figure.exists()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -209,7 +208,7 @@ def run(args):
         raise UsageError(str(err)) from err
     figures = [args.out / f"{stem}_{args.method}_{args.layer}.png"
                for stem in figure_stems(args.images)]
-    check_figures(figures, args.images, args.overwrite)
+    check_figures(figures, args.overwrite)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
