@@ -1,7 +1,9 @@
-"""Every figure of every lesson shows as an image when the lesson is executed.
+"""Every solution notebook passes all its tests, and every figure of it shows as an image.
 
-Each solution notebook is executed once (fast mode, from its course folder as a student's would
-be) and the assertions share it. A figure that the inline backend never saw shows as the text
+Each solution notebook (the instructor version, hidden tests included) is executed once (fast
+mode, as nbgrader's validate runs it, from its course folder as a student's would be) and the
+assertions share it; the untouched student versions are proven to score 0 by the real grader in
+tests/test_lessons.py. A figure that the inline backend never saw shows as the text
 ``<Figure size 1000x1000 with 16 Axes>``; no error is raised, so only the outputs tell.
 The executed notebooks are kept under pytest's temporary folder, to look at after a failure.
 """
@@ -45,6 +47,15 @@ def test_no_cell_raises(executed):
     errors = [f"cell {n}: {out.ename}: {out.evalue}" for n, cell in _code_cells(nb)
               for out in cell.outputs if out.output_type == "error"]
     assert not errors, f"{lesson}: {errors}"
+
+
+def test_every_graded_cell_passes(executed):
+    """nbgrader's own rule (determine_grade): an error, or anything on stderr, scores 0."""
+    from autograder.selfcheck import score_cells
+
+    lesson, nb = executed
+    failed = [f"{row['exercise']}: {row['message']}" for row in score_cells(nb) if not row["passed"]]
+    assert not failed, f"the instructor version of {lesson} fails its own tests: {failed}"
 
 
 def test_every_figure_cell_shows_an_image(executed):
