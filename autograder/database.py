@@ -113,8 +113,9 @@ def _check_sqlite_file(path: Path, db_url: str, graded: bool) -> None:
                             "SUBMISSIONS, with the same --workdir and --db), or give the "
                             "--workdir or --db you graded with.")
     if not path.parent.is_dir():
-        raise DatabaseError(f"cannot make the gradebook {path}: the folder {path.parent} does "
-                            "not exist. Create it, or choose another --db path.")
+        raise DatabaseError(f"{shown(db_url)}: the folder {path.parent} does not exist. Check "
+                            "the --db path, or create the folder (grade makes the gradebook "
+                            "in it).")
 
 
 def _connection_advice(db_url: str, err) -> str:

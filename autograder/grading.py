@@ -99,7 +99,8 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
     check_database(db_url, graded=False)
     pairs = batch.pairs
     assignments = sorted({assignment for _, assignment in pairs})
-    write_source_notebooks(workdir, assignments)
+    if assignments:  # (with none, the build's helper would write every lesson)
+        write_source_notebooks(workdir, assignments)
     api = _api(workdir, db_url)
     for assignment in assignments:
         result = api.generate_assignment(assignment, force=True, create=True)
