@@ -42,6 +42,12 @@ c.ServerApp.open_browser = False
 # (`make lab` passes the same value on the command line, along with the port.)
 c.ServerApp.ip = "127.0.0.1"
 
+# No keep-alive pings on the kernels' websockets. They detect clients that vanish behind a proxy
+# or VPN, which cannot happen on loopback; and jupyter_server 2.21 hands its interval, in
+# milliseconds, to tornado 6.5, which reads seconds and logs a websocket_ping_timeout warning
+# at every connection.
+c.ServerApp.tornado_settings = {"ws_ping_interval": 0}
+
 # --- Jupytext: lessons are .ipynb/.py pairs ------------------------------------------------
 # Jupytext's server extension replaces the contents manager so that .py scripts open as
 # notebooks and saving a notebook also writes its paired script. It is enabled by default

@@ -16,6 +16,11 @@ sys.path.insert(0, str(COURSE_FOLDER.parent))
 from autograder.lab import jupytext_settings  # noqa: E402
 
 c.ServerApp.root_dir = str(COURSE_FOLDER)
+# nbgrader's exchange (Exchange.root in nbgrader_config.py: autograder/exchange, git-ignored)
+# must exist, or every panel that lists assignments logs a critical "Unwritable directory".
+# The course hands lessons out as a bundle (`python -m autograder release`), so it stays empty
+# unless the instructor uses nbgrader's own release.
+(COURSE_FOLDER / "exchange").mkdir(exist_ok=True)
 c.ServerApp.open_browser = False  # print the URL with its token instead (containers, SSH)
 c.ServerApp.ip = "127.0.0.1"      # loopback only
 
@@ -29,5 +34,7 @@ c.ServerApp.jpserver_extensions.update({
     f"nbgrader.server_extensions.{name}": True
     for name in ("formgrader", "assignment_list", "course_list", "validate_assignment")})
 
+# No keep-alive pings on loopback (see jupyter_config.py: they only add a warning here).
+c.ServerApp.tornado_settings = {"ws_ping_interval": 0}
 c.LabApp.news_url = None  # offline: no update check (the news pop-up: utils/lab_settings.py)
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

@@ -2,113 +2,31 @@
 
 The server is started the way the Makefile's `lab` target starts it (same Python, same
 `jupyter lab --config=jupyter_config.py ...` command line, run from the repository root); the
-test only adds a free port and a known token. It then talks to the server's REST API:
-the course folder is the root, .py scripts open as notebooks, saving a notebook writes its
-paired py:percent script, .py files open with Jupytext's notebook editor by default, and
-kernels start.
+test only adds a free port and a known token (tests/lab_server.py). It then talks to the
+server's REST API: the course folder is the root, .py scripts open as notebooks, saving a
+notebook writes its paired py:percent script exactly as the build writes it, .py files open with
+Jupytext's notebook editor by default, kernels start, Validate gives the same answer from a
+lesson's .py and its .ipynb, the instructor's tools are not there, and the log stays clean.
+`make lab-instructor` is started too, and serves the formgrader.
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from lab_server import REPO_ROOT, SERVER_PYTHON, running_lab
+
 COURSE_DIR = REPO_ROOT / "course"
 TMP_NAME = "_lab_test_tmp"  # scratch folder under course/, removed after the tests
-VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
-# The Makefile runs the server with .venv/bin/python; fall back to the running interpreter
-# where there is no such virtual environment (e.g. CI that installs into its own environment).
-SERVER_PYTHON = VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)
-
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 10
 JUPYTEXT_FACTORY = "Jupytext Notebook"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LabServer:
-    """A running `jupyter lab` and a minimal client for its REST API."""
-
-    def __init__(self, process: subprocess.Popen, port: int, token: str, log_path: Path):
-        self.process = process
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.token = token
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 30):
-        """Send a request; return (HTTP status, decoded JSON body or None)."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        req.add_header("Authorization", f"token {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        return status, (json.loads(raw) if raw.strip() else None)
-
-    def stop(self) -> None:
-        """SIGTERM the server's process group, then SIGKILL it if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-
-
-def _wait_until_ready(server: LabServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last_error = ""
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(
-                f"jupyter lab exited with status {server.process.returncode} before answering.\n"
-                f"--- server log ---\n{server.log()}"
-            )
-        try:
-            status, _ = server.request("GET", "/api/status", timeout=2)
-            if status == 200:
-                return
-            last_error = f"HTTP {status}"
-        except (OSError, urllib.error.URLError) as err:  # not listening yet
-            last_error = repr(err)
-        time.sleep(0.25)
-    pytest.fail(
-        f"jupyter lab did not answer within {START_TIMEOUT_S} s (last error: {last_error}).\n"
-        f"--- server log ---\n{server.log()}"
-    )
+LESSON = "01_finetune_resnet"
 
 
 @pytest.fixture(scope="module")
@@ -124,41 +42,9 @@ def scratch_dir():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, scratch_dir) -> LabServer:
-    port = _free_port()
-    token = secrets.token_hex(16)
-    work = tmp_path_factory.mktemp("lab")
-    log_path = work / "server.log"
-    command = [
-        str(SERVER_PYTHON), "-m", "jupyter", "lab",
-        # as in the Makefile's `lab` target:
-        "--config=jupyter_config.py", "--allow-root", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-        # test only: fail rather than silently move to another port; a token the test knows
-        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-    ]
-    env = dict(os.environ)
-    # Keep what the server writes at run time (cookie secret, connection files, workspaces,
-    # saved settings) out of the user's home folder. Configuration is read as usual.
-    env["JUPYTER_RUNTIME_DIR"] = str(work / "runtime")
-    env["JUPYTERLAB_WORKSPACES_DIR"] = str(work / "workspaces")
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(work / "user-settings")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,  # `make lab` runs from the repository root
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group, so teardown can stop kernels too
-        )
-    server = LabServer(process, port, token, log_path)
-    try:
-        _wait_until_ready(server)
+def lab(tmp_path_factory, scratch_dir):
+    with running_lab(tmp_path_factory.mktemp("lab")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_root_is_the_course_folder(lab, scratch_dir):
@@ -266,12 +152,88 @@ def test_kernel_starts(lab):
         assert status == 204, body
 
 
-def test_validate_button_runs_a_lessons_tests(lab, plants):
+@pytest.fixture(scope="module")
+def validated_ipynb(lab, plants):
+    """What nbgrader's Validate button gets for lesson 01's untouched .ipynb."""
+    status, result = lab.request("POST", f"/assignments/validate?path={LESSON}/{LESSON}.ipynb",
+                                 timeout=300)
+    assert status == 200, result
+    return result
+
+
+def test_validate_button_runs_a_lessons_tests(validated_ipynb):
     """nbgrader's Validate button posts to /assignments/validate: on an untouched lesson it must
     answer with the failing test cells (NotImplementedError), not with a server error."""
-    status, result = lab.request("POST", "/assignments/validate",
-                                 {"path": "01_finetune_resnet/01_finetune_resnet.ipynb"},
+    assert validated_ipynb["success"], validated_ipynb
+    failed = validated_ipynb["value"].get("failed", [])
+    assert len(failed) == 6 and all("NotImplementedError" in cell["raw_error"] for cell in failed)
+
+
+def test_validate_from_the_py_gives_the_same_result_as_from_the_ipynb(lab, validated_ipynb):
+    """The .py is what opens on a double-click: Validate there checks the paired notebook."""
+    status, result = lab.request("POST", f"/assignments/validate?path={LESSON}/{LESSON}.py",
                                  timeout=300)
     assert status == 200 and result["success"], result
-    failed = result["value"].get("failed", [])
-    assert len(failed) == 6 and all("NotImplementedError" in cell["raw_error"] for cell in failed)
+    assert result == validated_ipynb
+
+
+def test_validate_on_a_py_without_its_notebook_says_what_to_do(lab, scratch_dir):
+    (scratch_dir / "lone.py").write_text("# %%\nx = 1\n")
+    status, result = lab.request("POST", f"/assignments/validate?path={TMP_NAME}/lone.py")
+    assert status == 200 and result["success"] is False, result
+    assert "lone.ipynb is missing" in result["value"], result
+    assert f"jupytext --set-formats ipynb,py:percent {TMP_NAME}/lone.py" in result["value"]
+
+
+@pytest.mark.parametrize("opened", ["ipynb", "py"])
+def test_saving_an_untouched_lesson_writes_exactly_what_the_build_wrote(lab, scratch_dir, opened):
+    """Open a lesson from either file and save it: both files stay byte for byte the build's."""
+    lesson = "02_gradcam_tutorial"
+    folder = scratch_dir / f"save_{opened}"
+    folder.mkdir()
+    for ext in ("ipynb", "py"):
+        shutil.copy(COURSE_DIR / lesson / f"{lesson}.{ext}", folder)
+    path = f"{TMP_NAME}/{folder.name}/{lesson}.{opened}"
+    status, model = lab.request("GET", f"/api/contents/{path}?type=notebook&content=1")
+    assert status == 200, model
+    status, saved = lab.request("PUT", f"/api/contents/{path}",
+                                {"type": "notebook", "format": "json", "content": model["content"]})
+    assert status in (200, 201), saved
+    for ext in ("ipynb", "py"):
+        assert filecmp.cmp(folder / f"{lesson}.{ext}", COURSE_DIR / lesson / f"{lesson}.{ext}",
+                           shallow=False), f"saving the .{opened} changed the .{ext}"
+
+
+def test_the_students_lab_has_no_instructor_tools(lab):
+    from autograder.lab import INSTRUCTOR_PLUGINS
+
+    status, page = lab.request("GET", "/lab", raw=True)
+    assert status == 200
+    config = json.loads(page.split('id="jupyter-config-data"', 1)[1].split(">", 1)[1]
+                        .split("</script>", 1)[0])
+    assert set(INSTRUCTOR_PLUGINS) <= set(config["disabledExtensions"]), config
+    assert "@jupyter/nbgrader:validate-assignment" not in config["disabledExtensions"]
+    for path in ("/formgrader", "/assignments", "/courses"):  # their server extensions are off
+        status, _ = lab.request("GET", path)
+        assert status == 404, path
+    status, version = lab.request("GET", "/nbgrader_version?version=0.9.6")
+    assert status == 200 and version == {"success": True}  # the Validate button checks this
+
+
+def test_the_instructors_lab_serves_the_formgrader(tmp_path):
+    """`make lab-instructor`: its own config, started from autograder/, every nbgrader tool."""
+    with running_lab(tmp_path, config="jupyter_instructor_config.py",
+                     cwd=REPO_ROOT / "autograder") as server:
+        status, page = server.request("GET", "/formgrader", raw=True, timeout=60)
+        assert status == 200, page[:500]
+        assert "Manage Assignments" in page or "formgrader" in page.lower(), page[:500]
+        status, page = server.request("GET", "/lab", raw=True)
+        assert status == 200 and "@jupyter/nbgrader:formgrader" not in page.split(
+            '"disabledExtensions"', 1)[1].split("]", 1)[0]
+        assert not server.bad_log_lines(), server.log()
+
+
+def test_the_students_server_log_has_no_error_or_warning_we_fixed(lab):
+    """Last in this file, so it reads the log of everything above."""
+    bad = lab.bad_log_lines()
+    assert not bad, "\n".join(bad) + "\n--- server log ---\n" + lab.log()
