@@ -197,3 +197,76 @@ class DataCells:
         except DataProblem as error:
             self.first_error = (name, error)
             raise
+
+
+# --- what the generated datasets know about each scene (data/README.md) ------------------------
+# Real photos have none of this: each reader raises a ValueError that says so.
+import json  # noqa: E402  (appended section: its imports stay with it)
+from functools import lru_cache  # noqa: E402
+
+
+def _beside(image_path, folder: str, what: str) -> Path:
+    """``<root>/<folder>/<split>/<stem>.png`` for ``<root>/<split>/<stem>.jpg``, checked."""
+    path = Path(image_path)
+    found = path.parent.parent / folder / path.parent.name / f"{path.stem}.png"
+    if not found.is_file():
+        raise ValueError(f"{path}: no {what} ({found} does not exist). Only the generated "
+                         "datasets have it (`make data`); real photos have no scene masks.")
+    return found
+
+
+def _binary_mask(path: Path, size=None) -> torch.Tensor:
+    mask = Image.open(path).convert("L")
+    if size is not None:
+        mask = mask.resize((size[1], size[0]), Image.NEAREST)
+    return torch.from_numpy((np.asarray(mask) >= 128).astype(np.float32))
+
+
+def scene_masks(image_path, size=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labelled plant, second plant) masks of a generated image: float (H, W) in {0, 1}.
+
+    The second mask is all zero when the scene has no second plant; the two never overlap.
+    ``size=(H, W)`` resizes both (nearest neighbour), e.g. to a model input's size.
+    """
+    return (_binary_mask(_beside(image_path, "masks", "plant mask"), size),
+            _binary_mask(_beside(image_path, "masks_other", "second-plant mask"), size))
+
+
+def cue_mask(image_path, size=None) -> torch.Tensor:
+    """The shortcut tag's mask of an image of ``data/plants_shortcut``: float (H, W) in {0, 1}."""
+    return _binary_mask(_beside(image_path, "masks_cue", "cue mask"), size)
+
+
+def _facts(image_path, file_name: str) -> dict:
+    path = Path(image_path)
+    table_path = path.parent.parent / file_name
+    if not table_path.is_file():
+        raise ValueError(f"{path}: no {file_name} beside its split folder ({table_path}). Only "
+                         "the generated datasets record scene facts (`make data`).")
+    table = _read_json(str(table_path), table_path.stat().st_mtime_ns)
+    key = f"{path.parent.name}/{path.name}"
+    if key not in table:
+        raise ValueError(f"{path}: {table_path} has no entry {key!r}; regenerate with `make data`.")
+    return dict(table[key])
+
+
+@lru_cache(maxsize=8)
+def _read_json(path: str, _mtime_ns: int) -> dict:  # the mtime makes a regenerated file re-read
+    return json.loads(Path(path).read_text())
+
+
+def scene_facts(image_path) -> dict:
+    """scenes.json's entry of a generated image: other_label (int or None), occluded (share of the
+    labelled plant hidden in front), cut_by_frame (share outside the image), dim_light (bool)."""
+    return _facts(image_path, "scenes.json")
+
+
+def cue_facts(image_path) -> dict:
+    """cues.json's entry of a shortcut image: cue_label (the tag's class), corner."""
+    return _facts(image_path, "cues.json")
+
+
+def shortcut_root() -> Path:
+    """The shortcut variant's folder ``data/plants_shortcut``, generated on first use."""
+    from data.shortcut import ensure_dataset
+    return ensure_dataset()
