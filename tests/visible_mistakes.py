@@ -98,7 +98,7 @@ GRADCAM_TUTORIAL = {
         ("no enable_grad (fails under no_grad)",
          [("with torch.enable_grad():  # the caller may be inside torch.no_grad()", "if True:")],
          ["inside torch.no_grad()", "enable_grad"]),
-        ("no eval mode", [("self.model.eval()", "pass")], ["computed alone", "eval mode"]),
+        ("no eval mode", [("self.model.eval()", "pass")], ["map alone", "eval mode"]),
         ("modes not restored", [("module.training = mode", "pass")], ["restore every module's mode"]),
         ("backward() instead of autograd.grad",
          [("(gradients,) = torch.autograd.grad(score, activations)",

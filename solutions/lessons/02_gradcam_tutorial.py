@@ -198,7 +198,7 @@ expect_runs(lambda: torch.autograd.grad(_logits[:, 0].sum(), _acts), "autograd.g
             "of) the leaf it keeps, so that the rest of the network runs on it")
 expect_no_hooks(_net, "remove the hook's handle after the forward pass")
 with torch.no_grad():
-    expect_close(_logits, _net(_x), "the logits", hint="the hook must not change the network's result")
+    expect_close(_logits, _net(_x), "the logits", hint="the hook must not change the result")
     _logits, _ = capture_activations(_net, _net.layer4, _x)
 assert _logits.requires_grad, ("called inside torch.no_grad(), the logits have no graph: run the "
                                "model under torch.enable_grad()")
@@ -206,7 +206,7 @@ try:
     capture_activations(_net, _net.layer4, torch.randn(1, 5, 8, 8))  # conv1 fails: 5 channels
 except RuntimeError:
     pass
-expect_no_hooks(_net, "when the forward pass fails, the hook must still go: remove it in a finally block")
+expect_no_hooks(_net, "when the forward pass fails the hook must still go: remove it in a finally")
 expect_raises(RuntimeError, lambda: capture_activations(_net, _net.layer1[0].relu, _x),
               "capture_activations at layer1[0].relu", "that ReLU runs twice per forward pass")
 with torch.no_grad():
@@ -381,7 +381,8 @@ def resolve_targets(logits, targets):
 from utils.checking import expect_raises
 
 _logits = torch.tensor([[0.1, 2.0, 0.3], [3.0, 0.0, 0.0]])  # 2 images, 3 classes
-for _targets, _want in ((None, [1, 0]), (2, [2, 2]), ([0, 1], [0, 1]), (torch.tensor([2, 1]), [2, 1])):
+_cases = ((None, [1, 0]), (2, [2, 2]), ([0, 1], [0, 1]), (torch.tensor([2, 1]), [2, 1]))
+for _targets, _want in _cases:
     _got = resolve_targets(_logits, _targets)
     assert isinstance(_got, torch.Tensor) and _got.dtype == torch.int64 and _got.tolist() == _want, \
         (f"resolve_targets(logits, {_targets!r}): expected an int64 tensor {_want}, got {_got!r} "
@@ -458,28 +459,32 @@ from utils.checking import expect_close, expect_no_hooks, expect_runs, expect_sh
 # y1 = mean(relu(x)) + mean(relu(-x)); at its ReLU, class 0's Grad-CAM is relu(x), scaled.
 _tiny = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                       nn.Linear(2, 2)).eval()
+_tiny_x = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])  # one 2x2 image; the prediction is class 1
 with torch.no_grad():
     _tiny[0].weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)), _tiny[0].bias.zero_()
     _tiny[4].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 1.0]])), _tiny[4].bias.zero_()
-    _map = expect_runs(lambda: GradCAM(_tiny, _tiny[1])(torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]]), 0),
+    _map = expect_runs(lambda: GradCAM(_tiny, _tiny[1])(_tiny_x, targets=0),
                        "GradCAM called inside torch.no_grad()",
                        "compute the score and its gradient under torch.enable_grad()")
 expect_close(_map, [[[0.5, 0.0], [1.0, 0.0]]], "the tiny net's map for class 0",
              hint="ReLU(sum_k alpha_k A^k) of the logit y0, upsampled to the input's 2x2, in [0, 1]",
-             causes={"did you differentiate the softmax probability instead of the logit?": [[[0.0, 0.0], [0.0, 0.0]]],
-                     "did you ignore `targets`? that is the map of class 1, the prediction": [[[0.5, 0.5], [1.0, 0.0]]]})
+             causes={"did you differentiate the softmax probability instead of the logit?":
+                         [[[0.0, 0.0], [0.0, 0.0]]],
+                     "did you ignore `targets`? that is the map of class 1, the prediction":
+                         [[[0.5, 0.5], [1.0, 0.0]]]})
 _net = resnet18(weights=None).train()
 _x = torch.randn(3, 3, 64, 64)
 with GradCAM(_net, _net.layer3) as _cam:
     _maps = _cam(_x, targets=[1, 2, 3])
 expect_shape(_maps, (3, 64, 64), "the maps", hint="(N, H, W): upsample to the input's own size")
-assert _maps.min() >= 0 and _maps.max() <= 1 + 1e-6, f"maps must lie in [0, 1], got {_maps.min()}..{_maps.max()}"
+assert _maps.min() >= 0 and _maps.max() <= 1 + 1e-6, \
+    f"the maps must lie in [0, 1], got values from {_maps.min():.3g} to {_maps.max():.3g}"
 assert _net.training and _net.layer3[0].bn1.training, \
-    "the model came in train mode and left in eval mode: restore every module's mode (finally block)"
+    "the model came in train mode and left in eval mode: restore every module's mode (finally)"
 expect_no_hooks(_net, "no hooks may be left behind")
 assert all(p.grad is None for p in _net.parameters()), \
-    "the parameters' .grad were filled in: use torch.autograd.grad(score, activations), not backward()"
-expect_close(GradCAM(_net, _net.layer3)(_x[1:2], targets=2), _maps[1:2], "image 1's map computed alone",
+    "the parameters' .grad were filled in: use torch.autograd.grad(score, activations), not backward"
+expect_close(GradCAM(_net, _net.layer3)(_x[1:2], targets=2), _maps[1:2], "image 1's map alone",
              hint="it must equal its map in the batch: did you run the model in eval mode? (batch "
                   "norm in train mode mixes the images of a batch)")
 print("Visible tests passed.")
