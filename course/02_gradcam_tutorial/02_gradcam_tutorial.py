@@ -176,22 +176,42 @@ def capture_activations(model, layer, x):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "dcdadd6ca377c74a7ba9ec1289791e69", "grade": true, "grade_id": "test_capture_activations", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "688caf7e24d5ace65b7160bf4f7d5db3", "grade": true, "grade_id": "test_capture_activations", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_no_hooks, expect_raises, expect_runs, expect_shape
+
 _net = resnet18(weights=None).eval()
 _x = torch.randn(2, 3, 64, 64)
 _logits, _acts = capture_activations(_net, _net.layer4, _x)
-assert _logits.shape == (2, 1000) and _acts.shape == (2, 512, 2, 2), (_logits.shape, _acts.shape)
-assert _acts.requires_grad and _acts.is_leaf, "activations should be a leaf that requires grad"
-assert len(_net.layer4._forward_hooks) == 0, "remove the hook"
+expect_shape(_logits, (2, 1000), "the logits (N, num_classes)")
+expect_shape(_acts, (2, 512, 2, 2), "layer4's activations (N, K, h, w)")
+assert _acts.requires_grad and _acts.is_leaf, \
+    "the activations must be a leaf that requires grad: keep output.detach().requires_grad_()"
+expect_runs(lambda: torch.autograd.grad(_logits[:, 0].sum(), _acts), "autograd.grad(logits, acts)",
+            "the logits were not computed from your activations: the hook must return (a clone "
+            "of) the leaf it keeps, so that the rest of the network runs on it")
+expect_no_hooks(_net, "remove the hook's handle after the forward pass")
 with torch.no_grad():
-    assert torch.allclose(_logits, _net(_x), atol=1e-5), "the hook must not change the logits"
-    _, _inner = capture_activations(_net, _net.layer4[-1].bn2, _x)
+    expect_close(_logits, _net(_x), "the logits", hint="the hook must not change the result")
+    _logits, _ = capture_activations(_net, _net.layer4, _x)
+assert _logits.requires_grad, ("called inside torch.no_grad(), the logits have no graph: run the "
+                               "model under torch.enable_grad()")
+try:
+    capture_activations(_net, _net.layer4, torch.randn(1, 5, 8, 8))  # conv1 fails: 5 channels
+except RuntimeError:
+    pass
+expect_no_hooks(_net, "when the forward pass fails the hook must still go: remove it in a finally")
+expect_raises(RuntimeError, lambda: capture_activations(_net, _net.layer1[0].relu, _x),
+              "capture_activations at layer1[0].relu", "that ReLU runs twice per forward pass")
+with torch.no_grad():
+    _, _inner = expect_runs(lambda: capture_activations(_net, _net.layer4[-1].bn2, _x),
+                            "capture_activations at layer4[-1].bn2", "hand later layers a clone")
 _expected = {}
 _h = _net.layer4[-1].bn2.register_forward_hook(lambda m, i, o: _expected.update(a=o.clone()))
 with torch.no_grad():
     _net(_x)
 _h.remove()
-assert torch.allclose(_inner, _expected["a"]), "in-place trap: hand later layers a clone"
+expect_close(_inner, _expected["a"], "bn2's activations", hint="in-place trap: `out += identity` "
+             "overwrites bn2's output later; keep a detached copy and hand later layers a clone")
 print("Visible tests passed.")
 
 
@@ -208,9 +228,13 @@ def channel_weights(gradients):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "824e7066919cc2013e983c629d8d2145", "grade": true, "grade_id": "test_channel_weights", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-_g = torch.arange(16.0).reshape(1, 2, 2, 4)
-assert torch.allclose(channel_weights(_g), torch.tensor([[3.5, 11.5]])), channel_weights(_g)
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "dbb50855a1dedf3403c27b191f2dac0f", "grade": true, "grade_id": "test_channel_weights", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+_g = torch.arange(16.0).reshape(1, 2, 2, 4)  # one image, two channels of 2x4
+expect_close(channel_weights(_g), [[3.5, 11.5]], "channel_weights(arange(16).reshape(1, 2, 2, 4))",
+             causes={"did you sum instead of taking the mean?": [[28.0, 92.0]]},
+             hint="the mean over the spatial dims 2 and 3: one weight per image and channel, (N, K)")
 print("Visible tests passed.")
 
 
@@ -227,12 +251,17 @@ def weighted_combination(activations, weights):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "341e1eb9a05ab57a2eebe6c4d2dad0f7", "grade": true, "grade_id": "test_weighted_combination", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "1641c4b8267fa451227791fe42430ad7", "grade": true, "grade_id": "test_weighted_combination", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
 _a = torch.tensor([[[[1.0, -2.0]], [[3.0, 1.0]]]])  # one image, two channels of 1x2
-_m = weighted_combination(_a, torch.tensor([[1.0, -1.0]]))
-assert _m.shape == (1, 1, 2) and torch.allclose(_m, torch.tensor([[[0.0, 0.0]]])), _m
-assert torch.allclose(weighted_combination(_a, torch.tensor([[2.0, 1.0]])),
-                      torch.tensor([[[5.0, 0.0]]]))
+expect_close(weighted_combination(_a, torch.tensor([[2.0, 1.0]])), [[[5.0, 0.0]]],
+             "weighted_combination(a, weights [[2, 1]])", hint="(N, h, w): sum over the channels",
+             causes={"did you forget the ReLU?": [[[5.0, -3.0]]],
+                     "apply the ReLU to the weighted sum, not to the activations": [[[5.0, 1.0]]],
+                     "did you average over the channels instead of summing?": [[[2.5, 0.0]]]})
+expect_close(weighted_combination(_a, torch.tensor([[1.0, -1.0]])), [[[0.0, 0.0]]],
+             "weighted_combination(a, weights [[1, -1]])", hint="negative sums become 0")
 print("Visible tests passed.")
 
 
@@ -255,12 +284,22 @@ def upsample_and_normalise(cam, size):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "67897b6fc73f51a0cdb84913be831306", "grade": true, "grade_id": "test_upsample_and_normalise", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_c = torch.tensor([[[0.0, 2.0], [4.0, 8.0]], [[0.0, 0.0], [0.0, 0.0]]])
-_u = upsample_and_normalise(_c, (8, 8))
-assert _u.shape == (2, 8, 8), _u.shape
-assert abs(_u[0].min().item()) < 1e-6 and abs(_u[0].max().item() - 1) < 1e-6
-assert not torch.isnan(_u).any() and (_u[1] == 0).all(), "an all-zero map stays zero"
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "48d2d8dc6d9be668e930d22ceca2a4a2", "grade": true, "grade_id": "test_upsample_and_normalise", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_shape
+
+_c = torch.tensor([[[0.0, 2.0], [4.0, 8.0]], [[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 3.0]]])
+_u = upsample_and_normalise(_c, (4, 4))  # three 2x2 maps; the second is all zero
+expect_shape(_u, (3, 4, 4), "upsample_and_normalise(maps, size=(4, 4))",
+             hint="(N, H, W) with (H, W) = the size argument, not a fixed size")
+expect_close(_u[0, 1], [0.125, 0.203125, 0.359375, 0.4375], "row 1 of image 0", atol=1e-4,
+             causes={"did you use mode='nearest'? Grad-CAM upsamples bilinearly": [0, 0, 0.25, 0.25],
+                     "use align_corners=False": [0.1667, 0.2778, 0.3889, 0.5]})
+assert not torch.isnan(_u).any(), \
+    "image 1 is all zero and came back with NaN: a constant map must stay zero (avoid 0 / 0)"
+expect_close(_u.flatten(1).max(dim=1).values, [1.0, 0.0, 1.0], "each image's max",
+             causes={"normalise each image by its own min and max, not the batch's": [1, 0, 0.375]})
+expect_close(_u.flatten(1).min(dim=1).values, [0.0, 0.0, 0.0], "each image's min",
+             causes={"subtract the min first, (L - min) / (max - min), not L / max": [0, 0, 1 / 3]})
 print("Visible tests passed.")
 
 
@@ -284,19 +323,22 @@ def resolve_targets(logits, targets):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "db451693ff51eff01cf251877c33956b", "grade": true, "grade_id": "test_resolve_targets", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_logits = torch.tensor([[0.1, 2.0, 0.3], [3.0, 0.0, 0.0]])
-assert resolve_targets(_logits, None).tolist() == [1, 0]
-assert resolve_targets(_logits, 2).tolist() == [2, 2]
-assert resolve_targets(_logits, [0, 1]).tolist() == [0, 1]
-assert resolve_targets(_logits, torch.tensor([2, 2])).dtype == torch.int64
-for _bad in ([0, 1, 2], 3, 1.5, "Greg"):
-    try:
-        resolve_targets(_logits, _bad)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"targets={_bad!r} should raise ValueError")
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "d79bb7fda28a2c62db01e823cc24b709", "grade": true, "grade_id": "test_resolve_targets", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_raises
+
+_logits = torch.tensor([[0.1, 2.0, 0.3], [3.0, 0.0, 0.0]])  # 2 images, 3 classes
+_cases = ((None, [1, 0]), (2, [2, 2]), ([0, 1], [0, 1]), (torch.tensor([2, 1]), [2, 1]))
+for _targets, _want in _cases:
+    _got = resolve_targets(_logits, _targets)
+    assert isinstance(_got, torch.Tensor) and _got.dtype == torch.int64 and _got.tolist() == _want, \
+        (f"resolve_targets(logits, {_targets!r}): expected an int64 tensor {_want}, got {_got!r} "
+         "(None = each image's argmax over the classes, dim 1; an int = that class for all)")
+for _bad, _why in ((True, "a bool is not a class index, although bool is a subclass of int"),
+                   ([1, False], "bools are not class indices"), ([0, 1, 2], "3 targets, 2 images"),
+                   (3, "class 3 is out of range 0..2"), (-1, "class -1 is out of range 0..2"),
+                   (1.5, "a float is not a class index"), ("Greg", "a name is not a class index")):
+    expect_raises(ValueError, lambda: resolve_targets(_logits, _bad),
+                  f"resolve_targets(logits, {_bad!r})", _why)
 print("Visible tests passed.")
 
 
@@ -338,17 +380,43 @@ class GradCAM:
         raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "913f31a6939a83d846591cd75dc28c80", "grade": true, "grade_id": "test_GradCAM", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "f672956412ba5fe8d98f9da000256aec", "grade": true, "grade_id": "test_GradCAM", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+from torch import nn
+
+from utils.checking import expect_close, expect_no_hooks, expect_runs, expect_shape
+
+# A tiny net whose maps are known: channels relu(x) and relu(-x), logits y0 = mean(relu(x)) and
+# y1 = mean(relu(x)) + mean(relu(-x)); at its ReLU, class 0's Grad-CAM is relu(x), scaled.
+_tiny = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(2, 2)).eval()
+_tiny_x = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])  # one 2x2 image; the prediction is class 1
+with torch.no_grad():
+    _tiny[0].weight.copy_(torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)), _tiny[0].bias.zero_()
+    _tiny[4].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 1.0]])), _tiny[4].bias.zero_()
+    _map = expect_runs(lambda: GradCAM(_tiny, _tiny[1])(_tiny_x, targets=0),
+                       "GradCAM called inside torch.no_grad()",
+                       "compute the score and its gradient under torch.enable_grad()")
+expect_close(_map, [[[0.5, 0.0], [1.0, 0.0]]], "the tiny net's map for class 0",
+             hint="ReLU(sum_k alpha_k A^k) of the logit y0, upsampled to the input's 2x2, in [0, 1]",
+             causes={"did you differentiate the softmax probability instead of the logit?":
+                         [[[0.0, 0.0], [0.0, 0.0]]],
+                     "did you ignore `targets`? that is the map of class 1, the prediction":
+                         [[[0.5, 0.5], [1.0, 0.0]]]})
 _net = resnet18(weights=None).train()
 _x = torch.randn(3, 3, 64, 64)
 with GradCAM(_net, _net.layer3) as _cam:
     _maps = _cam(_x, targets=[1, 2, 3])
-assert _maps.shape == (3, 64, 64) and _maps.min() >= 0 and _maps.max() <= 1 + 1e-6
-assert _net.training and _net.layer3[0].bn1.training, "restore the model's train/eval mode"
-assert all(len(m._forward_hooks) == 0 for m in _net.modules()), "no hooks may be left behind"
-assert all(p.grad is None for p in _net.parameters()), "use torch.autograd.grad, not backward()"
-assert torch.allclose(GradCAM(_net, _net.layer3)(_x[1:2], targets=2), _maps[1:2], atol=1e-5), \
-    "a batch must give the same map as each image alone"
+expect_shape(_maps, (3, 64, 64), "the maps", hint="(N, H, W): upsample to the input's own size")
+assert _maps.min() >= 0 and _maps.max() <= 1 + 1e-6, \
+    f"the maps must lie in [0, 1], got values from {_maps.min():.3g} to {_maps.max():.3g}"
+assert _net.training and _net.layer3[0].bn1.training, \
+    "the model came in train mode and left in eval mode: restore every module's mode (finally)"
+expect_no_hooks(_net, "no hooks may be left behind")
+assert all(p.grad is None for p in _net.parameters()), \
+    "the parameters' .grad were filled in: use torch.autograd.grad(score, activations), not backward"
+expect_close(GradCAM(_net, _net.layer3)(_x[1:2], targets=2), _maps[1:2], "image 1's map alone",
+             hint="it must equal its map in the batch: did you run the model in eval mode? (batch "
+                  "norm in train mode mixes the images of a batch)")
 print("Visible tests passed.")
 
 # %% [markdown]

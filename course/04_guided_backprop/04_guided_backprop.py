@@ -156,12 +156,33 @@ def relu_backward(grad_output, forward_input, rule):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "0aca9208c2bd56ee94db1a5367b3c054", "grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_x = torch.tensor([2.0, -1.0, 3.0, -2.0])
-_g = torch.tensor([0.5, 0.7, -0.4, -0.9])
-assert torch.equal(relu_backward(_g, _x, "backprop"), torch.tensor([0.5, 0.0, -0.4, 0.0]))
-assert torch.equal(relu_backward(_g, _x, "deconvnet"), torch.tensor([0.5, 0.7, 0.0, 0.0]))
-assert torch.equal(relu_backward(_g, _x, "guided"), torch.tensor([0.5, 0.0, 0.0, 0.0]))
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "38a403a68865395fa517da76a906c6d9", "grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_raises
+
+_x = torch.tensor([2.0, -1.0, 3.0, -2.0, 0.0])  # the worked example, and a fifth unit at x = 0
+_g = torch.tensor([0.5, 0.7, -0.4, -0.9, 0.6])
+_rules = {  # rule: (what it sends back, {likely cause: what that mistake sends back})
+    "backprop": ([0.5, 0.0, -0.4, 0.0, 0.0], {
+        "did you mask by the sign of the gradient? backprop masks by the forward input, [x > 0]":
+            [0.5, 0.7, 0.0, 0.0, 0.6],
+        "a ReLU's gradient at x = 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0":
+            [0.5, 0.0, -0.4, 0.0, 0.6]}),
+    "deconvnet": ([0.5, 0.7, 0.0, 0.0, 0.6], {
+        "deconvnet ignores x: it keeps only where the gradient from above is positive":
+            [0.5, 0.0, 0.0, 0.0, 0.0]}),
+    "guided": ([0.5, 0.0, 0.0, 0.0, 0.0], {
+        "guided also drops negative gradients from above: max(g, 0) * [x > 0]":
+            [0.5, 0.0, -0.4, 0.0, 0.0],
+        "mask with x > 0, not x >= 0": [0.5, 0.0, 0.0, 0.0, 0.6]}),
+}
+for _rule, (_want, _causes) in _rules.items():
+    _g_in = _g.clone()
+    _got = relu_backward(_g_in, _x, _rule)
+    assert torch.equal(_g_in, _g), (f"relu_backward(g, x, {_rule!r}) changed grad_output in place "
+                                    f"(now {_g_in.tolist()}): return a new tensor (clamp, not clamp_)")
+    expect_close(_got, _want, f"relu_backward(g, x, {_rule!r})", causes=_causes)
+expect_raises(ValueError, lambda: relu_backward(_g, _x, "Guided"), "relu_backward(g, x, 'Guided')",
+              "an unknown rule is an error, never a silent default")
 print("Visible tests passed.")
 
 
@@ -188,12 +209,24 @@ class ReLUWithRule(torch.autograd.Function):
         raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "5ffce6c2232072f8a7bdc40e9b4f491d", "grade": true, "grade_id": "test_ReLUWithRule", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_xx = _x.clone().requires_grad_(True)
-_y = ReLUWithRule.apply(_xx, "guided")
-assert torch.equal(_y, torch.relu(_x)), "forward is max(x, 0)"
-(_grad,) = torch.autograd.grad(_y, _xx, grad_outputs=_g)
-assert torch.equal(_grad, torch.tensor([0.5, 0.0, 0.0, 0.0])), _grad
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "c2b97f14a45cc89adadcaaf8c4bab526", "grade": true, "grade_id": "test_ReLUWithRule", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+_x = torch.tensor([2.0, -1.0, 3.0, -2.0, 0.0])  # the units of the relu_backward test
+_g = torch.tensor([0.5, 0.7, -0.4, -0.9, 0.6])
+_rules = {"backprop": [0.5, 0.0, -0.4, 0.0, 0.0], "deconvnet": [0.5, 0.7, 0.0, 0.0, 0.6],
+          "guided": [0.5, 0.0, 0.0, 0.0, 0.0]}
+for _rule, _want in _rules.items():
+    _xx = _x.clone().requires_grad_(True)
+    _y = ReLUWithRule.apply(_xx, _rule)
+    assert torch.equal(_xx.detach(), _x), (f"forward changed its input in place (x is now "
+                                           f"{_xx.tolist()}): return x.clamp(min=0), not clamp_")
+    expect_close(_y, [2.0, 0.0, 3.0, 0.0, 0.0], "ReLUWithRule.apply(x, rule), forward",
+                 hint="forward is max(x, 0)")
+    (_grad,) = torch.autograd.grad(_y, _xx, grad_outputs=_g)
+    expect_close(_grad, _want, f"the gradient through ReLUWithRule.apply(x, {_rule!r})",
+                 hint="backward must return relu_backward(grad_output, saved x, the rule given to "
+                      "forward, kept on ctx), None")
 print("Visible tests passed.")
 
 
@@ -218,14 +251,26 @@ def input_gradient(model, x, targets=None):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "02d74137acee876228cdfad02e7c1a89", "grade": true, "grade_id": "test_input_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_lin = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "5ccdac38b7fe82133935c853148e062e", "grade": true, "grade_id": "test_input_gradient", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_runs, expect_shape
+
+torch.manual_seed(0)
+_lin = nn.Sequential(nn.Flatten(), nn.Linear(12, 3), nn.Dropout(0.5))  # in train mode, as made
 _inp = torch.randn(2, 3, 2, 2)
 _grad = input_gradient(_lin, _inp, targets=[0, 2])
-assert _grad.shape == _inp.shape and not _inp.requires_grad
-assert torch.allclose(_grad[0].flatten(), _lin[1].weight[0]), "for a linear model: the weights"
-assert torch.allclose(_grad[1].flatten(), _lin[1].weight[2])
-assert all(p.grad is None for p in _lin.parameters()), "use torch.autograd.grad"
+assert not _inp.requires_grad, ("input_gradient set requires_grad on the caller's x: differentiate "
+                                "with respect to a copy, x.detach().clone()")
+expect_shape(_grad, (2, 3, 2, 2), "the gradient", hint="shaped like x")
+expect_close(_grad.flatten(1), _lin[1].weight[[0, 2]], "the gradient of a linear model",
+             hint="expected its weights W[target] for each image: did you run the model in eval "
+                  "mode (dropout in train mode zeroes and rescales) and use `targets`?")
+assert _lin.training and _lin[2].training, \
+    "the model came in train mode and left in eval mode: restore every module's mode (finally block)"
+assert all(p.grad is None for p in _lin.parameters()), \
+    "the parameters' .grad were filled in: use torch.autograd.grad(score, pixels), not backward()"
+with torch.no_grad():
+    expect_runs(lambda: input_gradient(_lin, _inp, 1), "input_gradient called inside torch.no_grad()",
+                "compute the score and its gradient under torch.enable_grad()")
 print("Visible tests passed.")
 
 # %% [markdown]
@@ -279,16 +324,34 @@ def attribution_with_rule(model, x, targets, rule):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "89d0b45b2a85b22a2056fc6038de6842", "grade": true, "grade_id": "test_attribution_with_rule", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-_net = resnet18(weights=None, num_classes=4).eval()
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "c7624134a8465e9281102bb9f64b4edb", "grade": true, "grade_id": "test_attribution_with_rule", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+import copy
+
+from utils.checking import expect_close, expect_no_hooks
+
+_net = resnet18(weights=None, num_classes=4).train()  # torchvision's ReLUs work in place
 _inp = torch.randn(2, 3, 32, 32)
 _plain = attribution_with_rule(_net, _inp, [1, 3], "backprop")
-assert torch.allclose(_plain, input_gradient(_net, _inp, [1, 3]), atol=1e-6), \
-    "with the backprop rule you must get the plain gradient"
-_guided = attribution_with_rule(_net, _inp, [1, 3], "guided")
-assert _guided.shape == _inp.shape and not torch.allclose(_guided, _plain)
-assert all(not m._forward_hooks and not m._forward_pre_hooks for m in _net.modules()), "remove hooks"
-assert all(m.inplace for m in _net.modules() if isinstance(m, nn.ReLU)), "do not change the model"
+expect_close(_plain, input_gradient(_net, _inp, [1, 3]), "the attribution with the backprop rule",
+             atol=1e-6, hint="it must be the plain gradient, input_gradient: do you pass `rule` "
+                             "on to ReLUWithRule, and run the model in eval mode?")
+assert not _inp.requires_grad, "you set requires_grad on the caller's x: use x.detach().clone()"
+assert _net.training and _net.layer1[0].bn1.training, \
+    "the model came in train mode and left in eval mode: restore every module's mode (finally block)"
+expect_no_hooks(_net, "remove every hook in a finally block")
+assert all(m.inplace for m in _net.modules() if isinstance(m, nn.ReLU)), \
+    "the model's ReLUs are no longer in place: do not change the model, install the rule with hooks"
+_copy = copy.deepcopy(_net)  # the same network with ReLUs that do not work in place
+for _module in _copy.modules():
+    if isinstance(_module, nn.ReLU):
+        _module.inplace = False
+for _rule in ("deconvnet", "guided"):
+    _got = attribution_with_rule(_net, _inp, [1, 3], _rule)
+    assert not torch.allclose(_got, _plain), f"the {_rule} rule gives the plain gradient"
+    expect_close(_got, attribution_with_rule(_copy, _inp, [1, 3], _rule),
+                 f"the {_rule} attribution with in-place ReLUs", atol=1e-6,
+                 hint="it must equal the one with inplace=False ReLUs (trap 2): keep each ReLU's "
+                      "input in a forward pre-hook and pass the ReLU a clone")
 print("Visible tests passed.")
 
 

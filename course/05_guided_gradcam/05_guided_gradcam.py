@@ -318,11 +318,19 @@ def guided_gradcam(guided, cam):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "164385811e6b417a4ad2b3058b25c3dc", "grade": true, "grade_id": "test_guided_gradcam", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-_gb = torch.ones(2, 3, 2, 2)
-_cam = torch.tensor([[[0.0, 1.0], [0.5, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "d3aefb096c1ce2c719fb7372dc166d10", "grade": true, "grade_id": "test_guided_gradcam", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_shape
+
+_gb = torch.tensor([1.0, -2.0, 3.0]).view(1, 3, 1, 1).expand(2, 3, 2, 2)  # channel c: [1, -2, 3][c]
+_cam = torch.tensor([[[0.0, 1.0], [0.5, 0.0]], [[1.0, 1.0], [1.0, 0.25]]])
 _out = guided_gradcam(_gb, _cam)
-assert _out.shape == (2, 3, 2, 2) and torch.equal(_out[0, 2], _cam[0]) and torch.equal(_out[1], _gb[1])
+expect_shape(_out, (2, 3, 2, 2), "guided_gradcam(guided, cam)", hint="(N, C, H, W), like guided")
+expect_close(_out[0, 1], [[0.0, -2.0], [-1.0, 0.0]], "channel 1 of image 0",
+             hint="guided * cam: every colour channel multiplied by the image's map",
+             causes={"did you add instead of multiplying?": [[-2.0, -1.0], [-1.5, -2.0]],
+                     "keep the attribution's sign (no abs)": [[0.0, 2.0], [1.0, 0.0]]})
+expect_close(_out[1, 2], [[3.0, 3.0], [3.0, 0.75]], "channel 2 of image 1",
+             hint="each image is multiplied by its own map, cam[n]")
 print("Visible tests passed.")
 
 
@@ -372,16 +380,23 @@ class SwitchableReLU(torch.autograd.Function):
         raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "7fb21ed87dc515c894ece5a197545eec", "grade": true, "grade_id": "test_SwitchableReLU", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "145acd4d2b3465acae263eb4db53b5d6", "grade": true, "grade_id": "test_SwitchableReLU", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
 _x = torch.tensor([2.0, -1.0, 3.0, -2.0], requires_grad=True)
 _g = torch.tensor([0.5, 0.7, -0.4, -0.9])
 _switch = {"rule": "backprop"}
 _y = SwitchableReLU.apply(_x, _switch)
+assert torch.equal(_x.detach(), torch.tensor([2.0, -1.0, 3.0, -2.0])), \
+    f"forward changed its input in place (x is now {_x.tolist()}): return x.clamp(min=0), not clamp_"
+expect_close(_y, [2.0, 0.0, 3.0, 0.0], "SwitchableReLU.apply(x, switch), forward", hint="max(x, 0)")
 (_plain,) = torch.autograd.grad(_y, _x, _g, retain_graph=True)
 _switch["rule"] = "guided"
 (_guided,) = torch.autograd.grad(_y, _x, _g)
-assert torch.equal(_plain, torch.tensor([0.5, 0.0, -0.4, 0.0])), _plain
-assert torch.equal(_guided, torch.tensor([0.5, 0.0, 0.0, 0.0])), "read the rule at backward time"
+expect_close(_plain, [0.5, 0.0, -0.4, 0.0], "the gradient with the switch at 'backprop'")
+expect_close(_guided, [0.5, 0.0, 0.0, 0.0], "the gradient after switching to 'guided'",
+             causes={"read the rule at backward time: keep the switch itself (the dict) on ctx, "
+                     "not its value or a copy": [0.5, 0.0, -0.4, 0.0]})
 print("Visible tests passed.")
 
 
@@ -400,15 +415,26 @@ def one_pass_guided_gradcam(model, layer, x, targets=None):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "bd0ac6ee423561e73b627612d65ddc8a", "grade": true, "grade_id": "test_one_pass_guided_gradcam", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-_net = resnet18(weights=None, num_classes=4).eval()
-_inp = torch.randn(2, 3, 32, 32)
-for _layer in (_net.layer4, _net.layer3):
-    _one = one_pass_guided_gradcam(_net, _layer, _inp, [0, 2])
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "44738ea2e2945edbed2f6ad2615b2b59", "grade": true, "grade_id": "test_one_pass_guided_gradcam", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_no_hooks, expect_runs
+
+_net = resnet18(weights=None, num_classes=4).train()
+_inp = torch.randn(2, 3, 64, 64)  # layer4 is 2x2 at 64 px (at 32 px its 1x1 map would be blank)
+_layers = {"layer4": _net.layer4, "layer3": _net.layer3,
+           "layer4[0].bn2": _net.layer4[0].bn2}  # bn2's output is changed in place later
+for _name, _layer in _layers.items():
+    _one = expect_runs(lambda: one_pass_guided_gradcam(_net, _layer, _inp, [0, 2]),
+                       f"one_pass_guided_gradcam at {_name}", "is the map upsampled to the "
+                       "input's size, and the graph kept for the second gradient (retain_graph)?")
     _two = two_pass_guided_gradcam(_net, _layer, _inp, [0, 2])
-    assert _one.shape == _inp.shape
-    assert (_one - _two).abs().max() <= 1e-5 * _two.abs().max() + 1e-12, "differs from two passes"
-assert all(not m._forward_hooks and not m._forward_pre_hooks for m in _net.modules()), "remove hooks"
+    expect_close(_one, _two, f"one_pass_guided_gradcam at {_name}", rtol=1e-5,
+                 atol=1e-5 * _two.abs().max().item() + 1e-12,
+                 hint="it must equal the two-pass result: eval mode; rule 'backprop' for the "
+                      "gradient at the kept layer output (a clone goes on), then 'guided' at x")
+    assert not _inp.requires_grad, "you set requires_grad on the caller's x: use x.detach().clone()"
+    assert _net.training and _net.layer1[0].bn1.training, \
+        "the model came in train mode and left in eval mode: restore every module's mode (finally)"
+    expect_no_hooks(_net, "remove every hook, the target layer's too, in a finally block")
 print("Visible tests passed.")
 
 
@@ -481,11 +507,17 @@ def map_correlation(maps_a, maps_b):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "ac814c874d51ddba06198d7933186388", "grade": true, "grade_id": "test_map_correlation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_a = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
-_r = map_correlation(_a, torch.tensor([[2.0, 4.0, 6.0], [0.0, 5.0, 1.0]]))
-assert _r.shape == (2,) and abs(_r[0] - 1) < 1e-6 and _r[1] == 0, _r
-assert abs(map_correlation(_a[:1], -_a[:1])[0] + 1) < 1e-6
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "5ee0564d98b740510b337ab8e13236f8", "grade": true, "grade_id": "test_map_correlation", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+_a = torch.tensor([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [1.0, 2.0, 3.0]])  # image 1 is constant
+_b = torch.tensor([[2.0, 4.0, 6.0], [0.0, 5.0, 1.0], [3.0, 2.0, 4.0]])
+expect_close(map_correlation(_a, _b), [1.0, 0.0, 0.5], "map_correlation(a, b) for 3 pairs of maps",
+             atol=1e-4, hint="one Pearson correlation per image; a constant map gives 0, not NaN",
+             causes={"subtract each map's mean first (without it, this is the cosine similarity)":
+                         [1.0, 0.6794, 0.9430],
+                     "centre each map by its own mean, not the batch's": [0.9869, 0.4201, 0.4629]})
+expect_close(map_correlation(_a[:1], -_a[:1]), [-1.0], "map_correlation(a, -a)", atol=1e-4)
 print("Visible tests passed.")
 
 # %%

@@ -46,7 +46,7 @@ def capture_activations(model, layer, x):
     return logits, captured[0]
 
 
-# from solutions/lessons/02_gradcam_tutorial.py:211
+# from solutions/lessons/02_gradcam_tutorial.py:231
 def channel_weights(gradients):
     """alpha: the spatial mean of d(score)/dA for every image and channel.
 
@@ -55,7 +55,7 @@ def channel_weights(gradients):
     return gradients.mean(dim=(2, 3))
 
 
-# from solutions/lessons/02_gradcam_tutorial.py:234
+# from solutions/lessons/02_gradcam_tutorial.py:258
 def weighted_combination(activations, weights):
     """ReLU(sum_k weights[:, k] * activations[:, k]) for every image.
 
@@ -64,7 +64,7 @@ def weighted_combination(activations, weights):
     return torch.relu((weights[:, :, None, None] * activations).sum(dim=1))
 
 
-# from solutions/lessons/02_gradcam_tutorial.py:265
+# from solutions/lessons/02_gradcam_tutorial.py:294
 def upsample_and_normalise(cam, size):
     """Bilinear upsampling (align_corners=False) to `size` = (H, W), then per-image min-max.
 
@@ -80,7 +80,7 @@ def upsample_and_normalise(cam, size):
     return torch.where(span > 0, (upsampled - low) / safe_span, torch.zeros_like(upsampled))
 
 
-# from solutions/lessons/02_gradcam_tutorial.py:302
+# from solutions/lessons/02_gradcam_tutorial.py:341
 def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
@@ -117,7 +117,7 @@ def resolve_targets(logits, targets):
     return torch.tensor([int(value) for value in values], dtype=torch.long, device=logits.device)
 
 
-# from solutions/lessons/02_gradcam_tutorial.py:374
+# from solutions/lessons/02_gradcam_tutorial.py:416
 class GradCAM:
     """Grad-CAM heatmaps for `model` at `target_layer`.
 

@@ -33,7 +33,7 @@ def relu_backward(grad_output, forward_input, rule):
     raise ValueError(f"rule must be 'backprop', 'deconvnet' or 'guided', got {rule!r}")
 
 
-# from solutions/lessons/04_guided_backprop.py:140
+# from solutions/lessons/04_guided_backprop.py:161
 class ReLUWithRule(torch.autograd.Function):
     """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule)."""
 
@@ -49,7 +49,7 @@ class ReLUWithRule(torch.autograd.Function):
         return relu_backward(grad_output, x, ctx.rule), None
 
 
-# from solutions/lessons/04_guided_backprop.py:181
+# from solutions/lessons/04_guided_backprop.py:214
 def input_gradient(model, x, targets=None):
     """d(logit of each image's target class) / d(input): a tensor shaped like x (N, C, H, W).
 
@@ -71,7 +71,7 @@ def input_gradient(model, x, targets=None):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:255
+# from solutions/lessons/04_guided_backprop.py:300
 def attribution_with_rule(model, x, targets, rule):
     """Input gradient of each image's target logit, with `rule` at every nn.ReLU module.
 
@@ -111,7 +111,7 @@ def attribution_with_rule(model, x, targets, rule):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:317
+# from solutions/lessons/04_guided_backprop.py:380
 class GuidedBackprop:
     """Guided Backpropagation: gb = GuidedBackprop(model); attributions = gb(x, targets=None).
 

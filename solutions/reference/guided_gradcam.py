@@ -25,7 +25,7 @@ def guided_gradcam(guided, cam):
     return guided * cam[:, None]
 
 
-# from solutions/lessons/05_guided_gradcam.py:127
+# from solutions/lessons/05_guided_gradcam.py:135
 class SwitchableReLU(torch.autograd.Function):
     """max(x, 0) forward; backward by the rule in `switch["rule"]` *at backward time*.
 
@@ -45,7 +45,7 @@ class SwitchableReLU(torch.autograd.Function):
         return relu_backward(grad_output, x, ctx.switch["rule"]), None
 
 
-# from solutions/lessons/05_guided_gradcam.py:167
+# from solutions/lessons/05_guided_gradcam.py:182
 def one_pass_guided_gradcam(model, layer, x, targets=None):
     """Guided Grad-CAM (N, C, H, W) from one forward pass; equal to the two-pass version.
 
@@ -99,7 +99,7 @@ def one_pass_guided_gradcam(model, layer, x, targets=None):
     return guided_gradcam(guided, upsample_and_normalise(cam, x.shape[-2:]))
 
 
-# from solutions/lessons/05_guided_gradcam.py:241
+# from solutions/lessons/05_guided_gradcam.py:267
 class GuidedGradCAM:
     """Guided Grad-CAM: ggc = GuidedGradCAM(model, layer); maps = ggc(x, targets=None).
 
@@ -121,7 +121,7 @@ class GuidedGradCAM:
         return one_pass_guided_gradcam(self.model, self.target_layer, x, targets)
 
 
-# from solutions/lessons/05_guided_gradcam.py:296
+# from solutions/lessons/05_guided_gradcam.py:322
 def map_correlation(maps_a, maps_b):
     """Pearson correlation per image between two batches of maps of equal shape (N, ...).
 
