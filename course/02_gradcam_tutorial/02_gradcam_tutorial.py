@@ -273,12 +273,15 @@ print("Visible tests passed.")
 # $[0, 1]$: $(L - \min L)/(\max L - \min L)$. A map that is zero everywhere (the class has no
 # positive evidence at this layer) must stay zero, not become `NaN`.
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "95337d64760b4ce9701db40781fbb4b9", "grade": false, "grade_id": "upsample_and_normalise", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "a40e6fc59749476256bc59320633af1d", "grade": false, "grade_id": "upsample_and_normalise", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def upsample_and_normalise(cam, size):
     """Bilinear upsampling (align_corners=False) to `size` = (H, W), then per-image min-max.
 
     cam: (N, h, w) float. Returns (N, H, W) in [0, 1]; an image whose upsampled map is constant
-    (e.g. all zero) gets all zeros.
+    (e.g. all zero) gets all zeros. "Constant" has a relative tolerance: max - min at most 1e-5
+    times the map's largest |value|. Bilinear weights sum to 1 only up to rounding, so a constant
+    map (a 1x1 map, as ResNet18's layer4 gives for a 32x32 input) comes back with noise of about
+    1e-7 of its value, which min-max would otherwise stretch to a random pattern over [0, 1].
     """
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -310,12 +313,13 @@ print("Visible tests passed.")
 # about another one ("why not Baya?"). `targets` may be `None` (each image's prediction), one int
 # (that class for every image), or one class per image (a list, tuple or 1-D tensor of length N).
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "007d36bfa06643896717916729b0f7c1", "grade": false, "grade_id": "resolve_targets", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "de47d0900e3bcf437760ef794a9bb33d", "grade": false, "grade_id": "resolve_targets", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
-    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
-    a sequence (list, tuple, range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
+    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1, or a 0-d integer tensor
+    such as `logits[0].argmax()` (the same int) -> that class for all; a sequence (list, tuple,
+    range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
     Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
     ValueError with a message saying what was expected.
     """
@@ -356,7 +360,7 @@ print("Visible tests passed.")
 # Summing the target scores over the batch before differentiating is fine: in evaluation mode,
 # image $n$'s score depends only on image $n$'s activations.
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "9490ecb7d844b50f7182694e80d81785", "grade": false, "grade_id": "GradCAM", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "5ab67b831ea9cb67aeb46a421e0e2799", "grade": false, "grade_id": "GradCAM", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class GradCAM:
     """Grad-CAM heatmaps for `model` at `target_layer`.
 
@@ -375,7 +379,11 @@ class GradCAM:
         return False  # hooks live only inside each call, so there is nothing to release
 
     def __call__(self, x, targets=None):
-        """x: (N, 3, H, W). targets: as in resolve_targets. Returns (N, H, W) in [0, 1]."""
+        """x: (N, 3, H, W). targets: as in resolve_targets. Returns (N, H, W) in [0, 1].
+
+        The maps are detached: no autograd graph, requires_grad False even when x requires grad
+        (an explanation is a picture, not something to differentiate).
+        """
         # YOUR CODE HERE
         raise NotImplementedError()
 

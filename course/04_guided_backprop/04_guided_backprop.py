@@ -85,8 +85,9 @@ labels = torch.tensor([label for _, label in examples])
 def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
-    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
-    a sequence (list, tuple, range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
+    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1, or a 0-d integer tensor
+    such as `logits[0].argmax()` (the same int) -> that class for all; a sequence (list, tuple,
+    range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
     Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
     ValueError with a message saying what was expected.
     """
@@ -145,12 +146,13 @@ def resolve_targets(logits, targets):
 # dropped at every layer, which is why the result looks clean, and also why (lesson 05) it hardly
 # depends on the class.
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "7b81ac83284fc6f28c3ff53b3e4105ee", "grade": false, "grade_id": "relu_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "3cf59403f2c486cc77debd4ffd85af65", "grade": false, "grade_id": "relu_backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def relu_backward(grad_output, forward_input, rule):
     """What a ReLU sends back under `rule` ("backprop", "deconvnet" or "guided").
 
     grad_output: gradient arriving from above, same shape as forward_input (the ReLU's input in
-    the forward pass). Returns a tensor of that shape. Raises ValueError for another rule.
+    the forward pass). Returns a tensor of that shape. Any other rule (also "Guided" or None)
+    raises ValueError naming the three rules: never fall back to a default rule silently.
     """
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -194,9 +196,12 @@ print("Visible tests passed.")
 # attributes for the rest); `backward(ctx, grad_output)` returns one gradient per input of
 # `forward` (`None` for inputs that are not tensors). Call it with `ReLUWithRule.apply(x, rule)`.
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "f0b15c33428b45c086a149d072e9e386", "grade": false, "grade_id": "ReLUWithRule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "12439e2676f009c8382803c4598c9c51", "grade": false, "grade_id": "ReLUWithRule", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ReLUWithRule(torch.autograd.Function):
-    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule)."""
+    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule).
+
+    An unknown rule passes forward unnoticed; backward then raises relu_backward's ValueError.
+    """
 
     @staticmethod
     def forward(ctx, x, rule):
@@ -288,7 +293,12 @@ print("Visible tests passed.")
 #    then returns `ReLUWithRule.apply(original, rule)` in place of the ReLU's output, so the
 #    ReLU's own result and its backward are left out of the graph.
 # 3. **Reused ReLUs.** torchvision's `BasicBlock` calls *one* ReLU module twice per forward pass.
-#    Hooks run on every call, so keep the originals on a stack (pre-hook pushes, hook pops).
+#    Hooks run on every call, so the hook must use *this call's* input. Keeping only the first
+#    one (`kept.setdefault(module, x)`, or reading `kept[module][0]`) hands the second call the
+#    first call's input: the map is then off by 98% of its largest value (measured on a random
+#    ResNet18), with no error. A stack (pre-hook pushes, hook pops, as below) is one cure; a slot
+#    per module that each pre-hook overwrites works too, because a ReLU's pre-hook and its hook
+#    run back to back, with no other call of that ReLU in between.
 #
 # The demonstration below shows trap 2 for backward hooks:
 
@@ -310,7 +320,7 @@ handle.remove()
 print(f"trap 3: the ReLU module of layer1[0] ran {len(calls)} times in one forward pass")
 
 
-# %% deletable=false nbgrader={"cell_type": "code", "checksum": "8ba67a8384eed66dc72f3458c6033bb6", "grade": false, "grade_id": "attribution_with_rule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% deletable=false nbgrader={"cell_type": "code", "checksum": "f8a8e4887189fca23e2b34c853d2143a", "grade": false, "grade_id": "attribution_with_rule", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def attribution_with_rule(model, x, targets, rule):
     """Input gradient of each image's target logit, with `rule` at every nn.ReLU module.
 
@@ -318,7 +328,8 @@ def attribution_with_rule(model, x, targets, rule):
     Returns a tensor shaped like x. Install the rule with hooks on every nn.ReLU (a forward
     pre-hook that keeps the input and passes on a clone; a forward hook that returns
     ReLUWithRule.apply(kept input, rule)); remove every hook in a finally block; eval mode with
-    every module's mode restored; x untouched; no parameter .grad filled in.
+    every module's mode restored; x untouched; no parameter .grad filled in. An unknown rule
+    raises relu_backward's ValueError (during the backward pass), with hooks and modes restored.
     """
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -435,8 +446,9 @@ display(fig)
 #   deconvnet by the sign of the signal from above, guided backprop by both.
 # - A custom `torch.autograd.Function` sets the backward rule; hooks install it for one call and
 #   are removed in a `finally`, so the caller's model is never changed.
-# - In-place ReLUs need a forward pre-hook that keeps the original input; reused ReLUs need a stack;
-#   functional `F.relu` cannot be reached by module hooks at all.
+# - In-place ReLUs need a forward pre-hook that keeps the original input; a reused ReLU needs each
+#   call's own input (a stack, or a slot overwritten per call); functional `F.relu` cannot be
+#   reached by module hooks at all.
 #
 # **Next:** lesson 05 multiplies guided backprop by Grad-CAM.
 #

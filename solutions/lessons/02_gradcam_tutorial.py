@@ -296,7 +296,10 @@ def upsample_and_normalise(cam, size):
     """Bilinear upsampling (align_corners=False) to `size` = (H, W), then per-image min-max.
 
     cam: (N, h, w) float. Returns (N, H, W) in [0, 1]; an image whose upsampled map is constant
-    (e.g. all zero) gets all zeros.
+    (e.g. all zero) gets all zeros. "Constant" has a relative tolerance: max - min at most 1e-5
+    times the map's largest |value|. Bilinear weights sum to 1 only up to rounding, so a constant
+    map (a 1x1 map, as ResNet18's layer4 gives for a 32x32 input) comes back with noise of about
+    1e-7 of its value, which min-max would otherwise stretch to a random pattern over [0, 1].
     """
     ### BEGIN SOLUTION
     upsampled = F.interpolate(cam[:, None], size=tuple(size), mode="bilinear",
@@ -304,8 +307,9 @@ def upsample_and_normalise(cam, size):
     flat = upsampled.flatten(1)
     low = flat.min(dim=1).values[:, None, None]
     span = flat.max(dim=1).values[:, None, None] - low
-    safe_span = torch.where(span > 0, span, torch.ones_like(span))
-    return torch.where(span > 0, (upsampled - low) / safe_span, torch.zeros_like(upsampled))
+    varies = span > 1e-5 * flat.abs().max(dim=1).values[:, None, None]
+    safe_span = torch.where(varies, span, torch.ones_like(span))
+    return torch.where(varies, (upsampled - low) / safe_span, torch.zeros_like(upsampled))
     ### END SOLUTION
 
 
@@ -342,8 +346,9 @@ hidden_checks.check_upsample_and_normalise(upsample_and_normalise)
 def resolve_targets(logits, targets):
     """The class to explain for every image, as an int64 tensor (N,) on the logits' device.
 
-    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1 -> that class for all;
-    a sequence (list, tuple, range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
+    logits: (N, C). targets: None -> logits.argmax(1); an int in 0..C-1, or a 0-d integer tensor
+    such as `logits[0].argmax()` (the same int) -> that class for all; a sequence (list, tuple,
+    range) or 1-D integer tensor of length N, values in 0..C-1 -> as given.
     Anything else (a bool, a float, a wrong length, a value out of range, a 2-D tensor) raises
     ValueError with a message saying what was expected.
     """
@@ -432,7 +437,11 @@ class GradCAM:
         return False  # hooks live only inside each call, so there is nothing to release
 
     def __call__(self, x, targets=None):
-        """x: (N, 3, H, W). targets: as in resolve_targets. Returns (N, H, W) in [0, 1]."""
+        """x: (N, 3, H, W). targets: as in resolve_targets. Returns (N, H, W) in [0, 1].
+
+        The maps are detached: no autograd graph, requires_grad False even when x requires grad
+        (an explanation is a picture, not something to differentiate).
+        """
         ### BEGIN SOLUTION
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()

@@ -104,7 +104,8 @@ def relu_backward(grad_output, forward_input, rule):
     """What a ReLU sends back under `rule` ("backprop", "deconvnet" or "guided").
 
     grad_output: gradient arriving from above, same shape as forward_input (the ReLU's input in
-    the forward pass). Returns a tensor of that shape. Raises ValueError for another rule.
+    the forward pass). Returns a tensor of that shape. Any other rule (also "Guided" or None)
+    raises ValueError naming the three rules: never fall back to a default rule silently.
     """
     ### BEGIN SOLUTION
     if rule == "backprop":
@@ -160,7 +161,10 @@ hidden_checks.check_relu_backward(relu_backward)
 
 # %% nbgrader={"grade": false, "grade_id": "ReLUWithRule", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["export"]
 class ReLUWithRule(torch.autograd.Function):
-    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule)."""
+    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule).
+
+    An unknown rule passes forward unnoticed; backward then raises relu_backward's ValueError.
+    """
 
     @staticmethod
     def forward(ctx, x, rule):
@@ -276,7 +280,12 @@ hidden_checks.check_input_gradient(input_gradient)
 #    then returns `ReLUWithRule.apply(original, rule)` in place of the ReLU's output, so the
 #    ReLU's own result and its backward are left out of the graph.
 # 3. **Reused ReLUs.** torchvision's `BasicBlock` calls *one* ReLU module twice per forward pass.
-#    Hooks run on every call, so keep the originals on a stack (pre-hook pushes, hook pops).
+#    Hooks run on every call, so the hook must use *this call's* input. Keeping only the first
+#    one (`kept.setdefault(module, x)`, or reading `kept[module][0]`) hands the second call the
+#    first call's input: the map is then off by 98% of its largest value (measured on a random
+#    ResNet18), with no error. A stack (pre-hook pushes, hook pops, as below) is one cure; a slot
+#    per module that each pre-hook overwrites works too, because a ReLU's pre-hook and its hook
+#    run back to back, with no other call of that ReLU in between.
 #
 # The demonstration below shows trap 2 for backward hooks:
 
@@ -305,7 +314,8 @@ def attribution_with_rule(model, x, targets, rule):
     Returns a tensor shaped like x. Install the rule with hooks on every nn.ReLU (a forward
     pre-hook that keeps the input and passes on a clone; a forward hook that returns
     ReLUWithRule.apply(kept input, rule)); remove every hook in a finally block; eval mode with
-    every module's mode restored; x untouched; no parameter .grad filled in.
+    every module's mode restored; x untouched; no parameter .grad filled in. An unknown rule
+    raises relu_backward's ValueError (during the backward pass), with hooks and modes restored.
     """
     ### BEGIN SOLUTION
     kept = {}
@@ -453,8 +463,9 @@ display(fig)
 #   deconvnet by the sign of the signal from above, guided backprop by both.
 # - A custom `torch.autograd.Function` sets the backward rule; hooks install it for one call and
 #   are removed in a `finally`, so the caller's model is never changed.
-# - In-place ReLUs need a forward pre-hook that keeps the original input; reused ReLUs need a stack;
-#   functional `F.relu` cannot be reached by module hooks at all.
+# - In-place ReLUs need a forward pre-hook that keeps the original input; a reused ReLU needs each
+#   call's own input (a stack, or a slot overwritten per call); functional `F.relu` cannot be
+#   reached by module hooks at all.
 #
 # **Next:** lesson 05 multiplies guided backprop by Grad-CAM.
 #

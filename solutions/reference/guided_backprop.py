@@ -22,7 +22,8 @@ def relu_backward(grad_output, forward_input, rule):
     """What a ReLU sends back under `rule` ("backprop", "deconvnet" or "guided").
 
     grad_output: gradient arriving from above, same shape as forward_input (the ReLU's input in
-    the forward pass). Returns a tensor of that shape. Raises ValueError for another rule.
+    the forward pass). Returns a tensor of that shape. Any other rule (also "Guided" or None)
+    raises ValueError naming the three rules: never fall back to a default rule silently.
     """
     if rule == "backprop":
         return grad_output * (forward_input > 0)
@@ -33,9 +34,12 @@ def relu_backward(grad_output, forward_input, rule):
     raise ValueError(f"rule must be 'backprop', 'deconvnet' or 'guided', got {rule!r}")
 
 
-# from solutions/lessons/04_guided_backprop.py:161
+# from solutions/lessons/04_guided_backprop.py:162
 class ReLUWithRule(torch.autograd.Function):
-    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule)."""
+    """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule).
+
+    An unknown rule passes forward unnoticed; backward then raises relu_backward's ValueError.
+    """
 
     @staticmethod
     def forward(ctx, x, rule):
@@ -49,7 +53,7 @@ class ReLUWithRule(torch.autograd.Function):
         return relu_backward(grad_output, x, ctx.rule), None
 
 
-# from solutions/lessons/04_guided_backprop.py:214
+# from solutions/lessons/04_guided_backprop.py:218
 def input_gradient(model, x, targets=None):
     """d(logit of each image's target class) / d(input): a tensor shaped like x (N, C, H, W).
 
@@ -71,7 +75,7 @@ def input_gradient(model, x, targets=None):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:300
+# from solutions/lessons/04_guided_backprop.py:309
 def attribution_with_rule(model, x, targets, rule):
     """Input gradient of each image's target logit, with `rule` at every nn.ReLU module.
 
@@ -79,7 +83,8 @@ def attribution_with_rule(model, x, targets, rule):
     Returns a tensor shaped like x. Install the rule with hooks on every nn.ReLU (a forward
     pre-hook that keeps the input and passes on a clone; a forward hook that returns
     ReLUWithRule.apply(kept input, rule)); remove every hook in a finally block; eval mode with
-    every module's mode restored; x untouched; no parameter .grad filled in.
+    every module's mode restored; x untouched; no parameter .grad filled in. An unknown rule
+    raises relu_backward's ValueError (during the backward pass), with hooks and modes restored.
     """
     kept = {}
 
@@ -111,7 +116,7 @@ def attribution_with_rule(model, x, targets, rule):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:380
+# from solutions/lessons/04_guided_backprop.py:390
 class GuidedBackprop:
     """Guided Backpropagation: gb = GuidedBackprop(model); attributions = gb(x, targets=None).
 
