@@ -1,5 +1,7 @@
-"""Tests for the plant dataset generator (data/generate.py): determinism, naming, masks, the real
-dataset's counts and checksums, verify(), and that a folder of your own images is never touched."""
+"""Tests for the plant dataset generator (data/generate.py, data/scenes.py): determinism, naming,
+masks (the labelled plant's and a second plant's), scenes.json against the pixels, the real
+dataset's counts, difficulty shares and checksums, verify(), and that a folder of your own images
+is never touched."""
 
 import json
 import re
@@ -64,7 +66,9 @@ def test_same_seed_gives_identical_files(small, tmp_path):
     manifest_b = make_small(root_b)
     assert manifest_a["files"] == manifest_b["files"]
     assert manifest_a["fingerprint"] == manifest_b["fingerprint"]
-    assert len(manifest_a["files"]) == 2 * sum(SMALL_SIZES.values())
+    # an image, its mask and its second-plant mask per scene, and scenes.json
+    assert len(manifest_a["files"]) == 3 * sum(SMALL_SIZES.values()) + 1
+    assert "scenes.json" in manifest_a["files"]
     for rel in manifest_a["files"]:
         assert (root_a / rel).read_bytes() == (root_b / rel).read_bytes(), rel
     # the manifest on disk is what generate() returned
@@ -96,12 +100,13 @@ def test_names_images_and_masks(small):
             mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
             assert mask.shape == (224, 224) and mask.dtype == np.uint8
             assert set(np.unique(mask).tolist()) <= {0, 255}
-            # the real dataset's smallest plant covers 1.7% of its image, the largest 22%
+            # the labelled plant keeps at least 1.2% of the image visible (data/scenes.py)
             assert 0.01 <= (mask == 255).mean() <= 0.70, path.name
             ys, xs = np.nonzero(mask)
             centroids.append((xs.mean(), ys.mean()))
-        masks = sorted((root / "masks" / split).iterdir())
-        assert [m.stem for m in masks] == [p.stem for p in images]  # no stray masks either
+        for folder in ("masks", "masks_other"):
+            masks = sorted((root / folder / split).iterdir())
+            assert [m.stem for m in masks] == [p.stem for p in images]  # no stray masks either
     centroids = np.array(centroids)
     # the plant moves around: centroids spread over tens of pixels in both directions
     assert np.ptp(centroids[:, 0]) > 20 and np.ptp(centroids[:, 1]) > 20, centroids
@@ -121,6 +126,7 @@ def test_real_dataset_counts_and_balance(real_dataset):
                      for label in range(len(CLASS_NAMES))]
         assert per_class == [n // 4] * 4, (split, per_class)
         assert len(list((real_dataset / "masks" / split).glob("*.png"))) == n
+        assert len(list((real_dataset / "masks_other" / split).glob("*.png"))) == n
 
 
 def test_real_dataset_is_intact(real_dataset):
@@ -128,7 +134,7 @@ def test_real_dataset_is_intact(real_dataset):
     assert verify(real_dataset) == []
     manifest = json.loads((real_dataset / "manifest.json").read_text())
     assert manifest["class_names"] == list(CLASS_NAMES)
-    assert len(manifest["files"]) == 2 * sum(SPLIT_SIZES.values())
+    assert len(manifest["files"]) == 3 * sum(SPLIT_SIZES.values()) + 1
     overview = real_dataset / "overview.png"
     assert overview.is_file()
     assert overview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -192,3 +198,97 @@ def test_cli_verify(small_copy):
     bad = run_cli("--verify", "--root", small_copy)
     assert bad.returncode == 1
     assert f"changed: test/{target.name}" in bad.stdout
+
+
+# --- the hard scenes: second plant, occluders, frame, light (data/scenes.py) -----------------
+
+def read_scene(root, split, path):
+    """(image RGB, labelled mask > 0, other mask > 0) of one generated scene."""
+    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    main = cv2.imread(str(root / "masks" / split / f"{path.stem}.png"), cv2.IMREAD_UNCHANGED)
+    other = cv2.imread(str(root / "masks_other" / split / f"{path.stem}.png"),
+                       cv2.IMREAD_UNCHANGED)
+    assert other.shape == main.shape == image.shape[:2] and other.dtype == np.uint8
+    assert set(np.unique(other).tolist()) <= {0, 255}
+    return image, main > 0, other > 0
+
+
+def check_scene_facts(root, split_sizes):
+    """Every image's scenes.json entry agrees with its pixels; returns all facts by file."""
+    scenes = json.loads((root / "scenes.json").read_text())
+    keys = {f"{split}/{p.name}" for split in split_sizes for p in (root / split).glob("*.jpg")}
+    assert set(scenes) == keys
+    contrast = {True: [], False: []}
+    for split in split_sizes:
+        for path in sorted((root / split).glob("*.jpg")):
+            facts = scenes[f"{split}/{path.name}"]
+            assert set(facts) == {"other_label", "occluded", "cut_by_frame", "dim_light"}
+            image, main, other = read_scene(root, split, path)
+            assert not (main & other).any(), f"{path.name}: the two masks overlap"
+            label = int(path.name[0])
+            if facts["other_label"] is None:
+                assert not other.any(), f"{path.name}: no second plant, but its mask is not empty"
+            else:
+                assert facts["other_label"] in {0, 1, 2, 3} - {label}, path.name
+                assert other.any(), f"{path.name}: a second plant without pixels"
+            assert facts["occluded"] == 0.0 or 0.15 <= facts["occluded"] <= 0.60, path.name
+            assert 0.0 <= facts["cut_by_frame"] < 1.0
+            border = np.concatenate([main[0], main[-1], main[:, 0], main[:, -1]])
+            if facts["cut_by_frame"] >= 0.05 and facts["occluded"] == 0.0:
+                assert border.any(), f"{path.name}: cut by the frame, yet it touches no edge"
+            contrast[facts["dim_light"]].append(image.astype(np.float32).std())
+    if contrast[True] and contrast[False]:
+        # dim, flat light: far less contrast than any ordinary light gives
+        assert np.median(contrast[True]) < 0.6 * np.median(contrast[False]), contrast
+    return scenes
+
+
+def test_small_dataset_scenes_agree_with_pixels(small):
+    check_scene_facts(small[0], SMALL_SIZES)
+
+
+def test_real_dataset_scenes_agree_with_pixels(real_dataset):
+    scenes = check_scene_facts(real_dataset, SPLIT_SIZES)
+    facts = list(scenes.values())
+    shares = {
+        "other plant": np.mean([f["other_label"] is not None for f in facts]),
+        "occluded": np.mean([f["occluded"] > 0 for f in facts]),
+        "cut by the frame": np.mean([f["cut_by_frame"] >= 0.2 for f in facts]),
+        "dim light": np.mean([f["dim_light"] for f in facts]),
+    }
+    # about 30% / 15% / 15% / 15% of 1,080 scenes (a binomial spread is about 1.4 points)
+    wanted = {"other plant": 0.30, "occluded": 0.15, "cut by the frame": 0.15, "dim light": 0.15}
+    for what, share in shares.items():
+        assert abs(share - wanted[what]) < 0.05, (what, share)
+    # every kind of difficulty reaches every class, and the test split has each of them
+    for label in range(4):
+        mine = [f for k, f in scenes.items() if k.split("/")[1].startswith(f"{label}_")]
+        assert any(f["other_label"] is not None for f in mine)
+        assert any(f["occluded"] > 0 for f in mine) and any(f["dim_light"] for f in mine)
+    test = [f for k, f in scenes.items() if k.startswith("test/")]
+    assert sum(f["other_label"] is not None for f in test) >= 10
+    assert sum(f["occluded"] > 0 for f in test) >= 5 and sum(f["dim_light"] for f in test) >= 5
+
+
+def test_scene_readers(real_dataset, tmp_path):
+    import torch
+
+    from utils.datasets import scene_facts, scene_masks
+
+    scenes = json.loads((real_dataset / "scenes.json").read_text())
+    key = next(k for k, f in scenes.items() if f["other_label"] is not None)
+    path = real_dataset / key
+    assert scene_facts(path) == scenes[key]
+    main, other = scene_masks(path)
+    _, main_px, other_px = read_scene(real_dataset, key.split("/")[0], path)
+    assert torch.equal(main, torch.from_numpy(main_px.astype(np.float32)))
+    assert torch.equal(other, torch.from_numpy(other_px.astype(np.float32)))
+    small_main, small_other = scene_masks(path, size=(112, 112))
+    assert small_main.shape == small_other.shape == (112, 112)
+    # real photos have no scene files: a clear error naming the file
+    (tmp_path / "train").mkdir()
+    photo = tmp_path / "train" / "0_mine.jpg"
+    cv2.imwrite(str(photo), np.zeros((32, 32, 3), np.uint8))
+    for reader in (scene_masks, scene_facts):
+        with pytest.raises(ValueError, match="0_mine.jpg.*generated"):
+            reader(photo)
