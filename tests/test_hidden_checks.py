@@ -226,3 +226,73 @@ def test_hidden_checks_reject_wrong_answers_with_a_useful_message(check, wrong, 
     with pytest.raises(AssertionError) as failure:
         check(copy.deepcopy(wrong))
     assert words in str(failure.value)
+
+
+# Lesson 06: plausible wrong answers, each caught by its hidden check with words that explain it.
+from autograder.checks import trusting_explanations as trust_checks  # noqa: E402
+from solutions.reference import trusting_explanations as trust  # noqa: E402
+
+
+def _shares_counting_overlaps_twice(maps, masks):
+    shares = [experiments.energy_pointing_game(maps, mask) for mask in masks]
+    outside = torch.ones_like(maps)
+    for mask in masks:
+        outside = outside * (1 - mask)
+    return torch.stack(shares + [experiments.energy_pointing_game(maps, outside)], dim=1)
+
+
+def _deletion_image_by_image(model, images, saliency, targets, steps=20, baseline=None):
+    rows = [trust.deletion_curve(model, images[i:i + 1], saliency[i:i + 1], targets[i:i + 1],
+                                 steps, None if baseline is None or len(baseline) == 1
+                                 else baseline[i:i + 1]) for i in range(len(images))]
+    return torch.cat(rows)
+
+
+def _deletion_least_salient_first(model, images, saliency, targets, steps=20, baseline=None):
+    return trust.deletion_curve(model, images, -saliency, targets, steps, baseline)
+
+
+def _insertion_reversed(model, images, saliency, targets, steps=20, baseline=None):
+    return trust.deletion_curve(model, images, saliency, targets, steps, baseline).flip(1)
+
+
+def _spearman_ordinal_ranks(maps_a, maps_b):
+    def ranks(values):
+        order = values.flatten(1).argsort(dim=1, stable=True)
+        return torch.empty_like(order).scatter_(
+            1, order, torch.arange(order.shape[1]).expand_as(order).contiguous()).double()
+    return ggc.map_correlation(ranks(maps_a), ranks(maps_b))
+
+
+def _randomise_each_stage_from_the_original(model, layer_names, seed=0):
+    return [trust.cascading_randomisation(model, [name], seed + k)[0]
+            for k, name in enumerate(layer_names)]
+
+
+def _randomise_with_the_global_seed(model, layer_names, seed=0):
+    working, copies = copy.deepcopy(model), []
+    for k, name in enumerate(layer_names):
+        torch.manual_seed(seed + k)
+        for module in working.get_submodule(name).modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        copies.append(copy.deepcopy(working))
+    return copies
+
+
+@pytest.mark.parametrize("check, wrong, words", [
+    (trust_checks.check_energy_shares, _shares_counting_overlaps_twice, "first mask only"),
+    (trust_checks.check_to_saliency, lambda a: a.sum(dim=1), "sum over C of |attribution|"),
+    (trust_checks.check_deletion_curve, _deletion_image_by_image, "once per step"),
+    (trust_checks.check_deletion_curve, _deletion_least_salient_first, "most salient first"),
+    (trust_checks.check_insertion_curve, _insertion_reversed, "differs from the reference"),
+    (trust_checks.check_curve_auc, lambda curves: curves.mean(dim=1), "expected"),
+    (trust_checks.check_spearman, _spearman_ordinal_ranks, "average of their ranks"),
+    (trust_checks.check_cascading_randomisation, _randomise_each_stage_from_the_original,
+     "cumulative"),
+    (trust_checks.check_cascading_randomisation, _randomise_with_the_global_seed, "fork_rng"),
+])
+def test_lesson06_checks_reject_wrong_answers(check, wrong, words):
+    with pytest.raises(AssertionError) as failure:
+        check(wrong)
+    assert words in str(failure.value)
