@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from autograder.__main__ import main
-from autograder.build import COURSE_DIR
+from autograder.build import COURSE_DIR, REPO_ROOT
 from autograder.grading import grade
 from autograder.release import scan, write_release
 from autograder.samples import make_submission
@@ -62,11 +62,18 @@ def test_release_holds_what_a_student_needs_and_nothing_secret(bundle):
                    "data/generate.py", "checkpoints/plant_classifier_final.pth",
                    f"course/{LESSON}/{LESSON}.ipynb", f"course/{LESSON}/{LESSON}.py"):
         assert (bundle / needed).is_file(), needed
-    assert not (bundle / "solutions").exists() and not (bundle / "autograder").exists()
+    assert not (bundle / "solutions").exists()
+    # autograder/ holds the student side only: the self-check and what it needs, no checks
+    shipped = sorted(p.name for p in (bundle / "autograder").iterdir())
+    assert shipped == ["__init__.py", "__main__.py", "execution.py", "lab.py", "selfcheck.py"]
     assert not list(bundle.rglob("*.db")) and not (bundle / "data" / "plants").exists()
     files = [p for p in bundle.rglob("*") if p.is_file()]
     assert scan(files, bundle) == []
-    assert "torch" in (bundle / "requirements.txt").read_text()
+    import tomllib
+    listed = [line for line in (bundle / "requirements.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    with open(REPO_ROOT / "pyproject.toml", "rb") as stream:
+        assert listed == tomllib.load(stream)["project"]["dependencies"]
 
 
 def test_release_refuses_a_folder_it_did_not_make(tmp_path):
