@@ -62,6 +62,7 @@ lab-instructor: setup data
 
 checkpoints: setup data
 	$(PY) -m solutions.tools.train_checkpoints
+	$(PY) -m solutions.tools.train_shortcut
 
 bench: setup data
 	$(PY) benchmarks/lesson01_runtime.py
