@@ -262,3 +262,37 @@ def test_missing_plants_data_folder_says_how_it_was_resolved(monkeypatch, tmp_pa
     message = str(err.value)
     assert "PLANTS_DATA='my_photos'" in message and f"resolved from {tmp_path}" in message
     assert str(tmp_path / "my_photos") in message and "train/, val/ and test/" in message
+
+
+# --- a notebook's first data error, repeated by the cells after it ---------------------------
+
+def test_data_cells_repeat_the_first_data_error(tmp_path):
+    from utils.datasets import DataCells, EarlierDataError
+
+    cells = DataCells()
+    missing = tmp_path / "photos" / "train"
+    with pytest.raises(FileNotFoundError, match="no such split folder"):
+        with cells.cell("load"):
+            ImageDataset(missing)
+    with pytest.raises(EarlierDataError) as err:  # a later cell: the first message, no NameError
+        with cells.cell("train"):
+            raise AssertionError("the body of a later cell must not run")
+    assert "the cell 'load' could not read" in str(err.value) and str(missing) in str(err.value)
+    missing.mkdir(parents=True)  # fixed; running the failed cell again tries again
+    Image.new("RGB", (40, 40)).save(missing / "0_a.png")
+    with cells.cell("load"):
+        dataset = ImageDataset(missing)
+    with cells.cell("train"):
+        assert len(dataset) == 1
+
+
+def test_data_cells_leave_other_errors_alone():
+    """A bug in the student's own code is theirs to see, not reported as a data problem."""
+    from utils.datasets import DataCells
+
+    cells = DataCells()
+    with pytest.raises(ValueError, match="my bug"):
+        with cells.cell("train"):
+            raise ValueError("my bug")
+    with cells.cell("score"):
+        pass  # runs: nothing was remembered

@@ -79,7 +79,7 @@ from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
 import matplotlib.pyplot as plt
 from torch.utils.data import DataLoader
 
-from utils.datasets import ImageDataset, balanced_subset, load_rgb, split_dir
+from utils.datasets import DataCells, ImageDataset, balanced_subset, load_rgb, split_dir
 from utils.models import build_resnet18, save_checkpoint
 from utils.plots import plot_confusion_matrix, plot_training_curves
 from utils.visualise import to_display_image
@@ -89,6 +89,9 @@ from utils.visualise import to_display_image
 FAST = bool(os.environ.get("NBGRADER_EXECUTION") or os.environ.get("COURSE_FAST"))
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 OUTPUT_DIR = Path("outputs")  # your own checkpoints; the course's shipped ones are not touched
+# With your own photos (PLANTS_DATA), a data problem stops the first cell that meets it with a
+# message naming the file; the cells after it that need data repeat that message.
+data_cells = DataCells()
 torch.manual_seed(0)
 print(f"fast mode: {FAST}, device: {DEVICE}, torch {torch.__version__}")
 
@@ -149,22 +152,28 @@ print("Visible tests passed.")
 # look at the data.
 
 # %%
-train_folder = split_dir("train")  # generates the dataset on first use (about 15 s)
-plain_train = ImageDataset(train_folder)
+with data_cells.cell("the training images"):
+    train_folder = split_dir("train")  # generates the dataset on first use (about 15 s)
+    plain_train = ImageDataset(train_folder)
 disagreements = [p.name for p, y in zip(plain_train.paths, plain_train.labels)
                  if label_from_filename(p) != y]
 print(f"{len(plain_train)} training images; your parser disagrees on {len(disagreements)}")
 counts = torch.bincount(torch.tensor(plain_train.labels), minlength=len(CLASS_NAMES))
 print(dict(zip(CLASS_NAMES, counts.tolist())))
+for name, count in zip(CLASS_NAMES, counts.tolist()):
+    if count == 0:
+        print(f"Warning: no training images of {name} in {train_folder}: the model cannot "
+              "learn this class.")
 
-fig, axes = plt.subplots(2, 4, figsize=(10, 5))
-two_per_class = balanced_subset(plain_train, 8)
-for ax, (image, label) in zip(axes.T.flat, two_per_class):
-    ax.imshow(image.permute(1, 2, 0))
-    ax.set_title(f"{label}: {CLASS_NAMES[label]}")
-    ax.axis("off")
-plt.tight_layout()
-plt.show()
+with data_cells.cell("the training images"):
+    fig, axes = plt.subplots(2, 4, figsize=(10, 5))
+    two_per_class = balanced_subset(plain_train, 8)
+    for ax, (image, label) in zip(axes.T.flat, two_per_class):
+        ax.imshow(image.permute(1, 2, 0))
+        ax.set_title(f"{label}: {CLASS_NAMES[label]}")
+        ax.axis("off")
+    plt.tight_layout()
+    plt.show()
 
 
 # %% [markdown]
@@ -212,26 +221,29 @@ else:
 LEARNING_RATE = 1e-3
 train_transform, eval_transform = make_transforms(IMAGE_SIZE)
 
-train_set = ImageDataset(split_dir("train"), transform=train_transform)
-val_set = ImageDataset(split_dir("val"), transform=eval_transform)
-test_set = ImageDataset(split_dir("test"), transform=eval_transform)
-if SUBSET:  # an equal number of each class, so even the tiny run sees all four
-    train_set = balanced_subset(train_set, SUBSET)
-    val_set = balanced_subset(val_set, SUBSET // 2)
-    test_set = balanced_subset(test_set, SUBSET // 2)
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
-val_loader = DataLoader(val_set, batch_size=BATCH_SIZE)
-test_loader = DataLoader(test_set, batch_size=BATCH_SIZE)
-print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images at {IMAGE_SIZE}px")
+with data_cells.cell("the splits"):
+    train_set = ImageDataset(split_dir("train"), transform=train_transform)
+    val_set = ImageDataset(split_dir("val"), transform=eval_transform)
+    test_set = ImageDataset(split_dir("test"), transform=eval_transform)
+    if SUBSET:  # an equal number of each class, so even the tiny run sees all four
+        train_set = balanced_subset(train_set, SUBSET)
+        val_set = balanced_subset(val_set, SUBSET // 2)
+        test_set = balanced_subset(test_set, SUBSET // 2)
+    train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True)
+    val_loader = DataLoader(val_set, batch_size=BATCH_SIZE)
+    test_loader = DataLoader(test_set, batch_size=BATCH_SIZE)
+    print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images "
+          f"at {IMAGE_SIZE}px")
 
-# One training image through six random augmentations (un-normalised for display):
-example_image = next(p for p, y in zip(plain_train.paths, plain_train.labels) if y == 1)
-fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
-for ax in axes:
-    ax.imshow(to_display_image(train_transform(load_rgb(example_image))))
-    ax.axis("off")
-fig.suptitle("six augmentations of one Baya")
-plt.show()
+    # One training image through six random augmentations (un-normalised for display):
+    example_label = 1 if 1 in plain_train.labels else plain_train.labels[0]
+    example_image = plain_train.paths[plain_train.labels.index(example_label)]
+    fig, axes = plt.subplots(1, 6, figsize=(12, 2.3))
+    for ax in axes:
+        ax.imshow(to_display_image(train_transform(load_rgb(example_image))))
+        ax.axis("off")
+    fig.suptitle(f"six augmentations of one {CLASS_NAMES[example_label]}")
+    plt.show()
 
 
 # %% [markdown]
@@ -405,11 +417,12 @@ def fit(model, train_loader, val_loader, epochs, lr, device, progress=True):
 
 
 # %%
-model = build_resnet18(num_classes=len(CLASS_NAMES), pretrained=PRETRAINED)
-print(f"starting from {model.init_weights} weights; "
-      f"{freeze_backbone(model, freeze=False):,} trainable parameters")
-history, best_state, best_epoch = fit(model, train_loader, val_loader, EPOCHS, LEARNING_RATE,
-                                      DEVICE, progress=not FAST)
+with data_cells.cell("training"):  # training reads every image: a bad file stops it here
+    model = build_resnet18(num_classes=len(CLASS_NAMES), pretrained=PRETRAINED)
+    print(f"starting from {model.init_weights} weights; "
+          f"{freeze_backbone(model, freeze=False):,} trainable parameters")
+    history, best_state, best_epoch = fit(model, train_loader, val_loader, EPOCHS,
+                                          LEARNING_RATE, DEVICE, progress=not FAST)
 display(plot_training_curves(history))  # display(): show a figure object in the notebook
 
 
@@ -443,31 +456,35 @@ print("Visible tests passed.")
 # this format; the course ships its own trained pair in `checkpoints/`).
 
 # %%
-criterion = torch.nn.CrossEntropyLoss()
-best_model = build_resnet18(len(CLASS_NAMES), pretrained=False)
-best_model.load_state_dict(best_state)
-best_model.init_weights = model.init_weights
-results = {}
-for name, candidate, epoch in (("plant_classifier_final", model, EPOCHS),
-                               ("best_plant_classifier", best_model, best_epoch)):
+with data_cells.cell("scoring"):
+    criterion = torch.nn.CrossEntropyLoss()
+    best_model = build_resnet18(len(CLASS_NAMES), pretrained=False)
+    best_model.load_state_dict(best_state)
+    best_model.init_weights = model.init_weights
     unaugmented_train = ImageDataset(split_dir("train"), transform=eval_transform)
     if SUBSET:
         unaugmented_train = balanced_subset(unaugmented_train, SUBSET)
-    _, train_acc, _, _ = evaluate(candidate, DataLoader(unaugmented_train, batch_size=BATCH_SIZE),
-                                  criterion, DEVICE)
-    _, val_acc, _, _ = evaluate(candidate, val_loader, criterion, DEVICE)
-    _, test_acc, test_pred, test_true = evaluate(candidate, test_loader, criterion, DEVICE)
-    results[name] = (test_pred, test_true)
-    path = save_checkpoint(OUTPUT_DIR / f"{name}.pth", candidate, train_acc=train_acc,
-                           val_acc=val_acc, test_acc=test_acc, epoch=epoch,
-                           image_size=IMAGE_SIZE, history=history)
-    print(f"{path}: epoch {epoch}, train {train_acc:.1%}, val {val_acc:.1%}, test {test_acc:.1%}")
+    results = {}
+    for name, candidate, epoch in (("plant_classifier_final", model, EPOCHS),
+                                   ("best_plant_classifier", best_model, best_epoch)):
+        _, train_acc, _, _ = evaluate(candidate, DataLoader(unaugmented_train,
+                                                            batch_size=BATCH_SIZE),
+                                      criterion, DEVICE)
+        _, val_acc, _, _ = evaluate(candidate, val_loader, criterion, DEVICE)
+        _, test_acc, test_pred, test_true = evaluate(candidate, test_loader, criterion, DEVICE)
+        results[name] = (test_pred, test_true)
+        path = save_checkpoint(OUTPUT_DIR / f"{name}.pth", candidate, train_acc=train_acc,
+                               val_acc=val_acc, test_acc=test_acc, epoch=epoch,
+                               image_size=IMAGE_SIZE, history=history)
+        print(f"{path}: epoch {epoch}, train {train_acc:.1%}, val {val_acc:.1%}, "
+              f"test {test_acc:.1%}")
 
 test_pred, test_true = results["best_plant_classifier"]
 matrix = confusion_matrix(test_pred, test_true, len(CLASS_NAMES))
-per_class = matrix.diag().float() / matrix.sum(dim=1).clamp(min=1)
-for name, accuracy in zip(CLASS_NAMES, per_class.tolist()):
-    print(f"  {name}: {accuracy:.0%}")
+for name, correct, total in zip(CLASS_NAMES, matrix.diag().tolist(), matrix.sum(dim=1).tolist()):
+    # a class without test images has no accuracy: 0 of 0 is not 0%
+    print(f"  {name}: {correct / total:.0%} of {total}" if total else
+          f"  {name}: no test images, so no accuracy (add some to the test split)")
 display(plot_confusion_matrix(matrix, CLASS_NAMES, title="best checkpoint, test split"))
 
 # %% [markdown]

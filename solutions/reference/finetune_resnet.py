@@ -15,7 +15,7 @@ from torchvision import transforms
 from utils.datasets import CLASS_NAMES, IMAGENET_MEAN, IMAGENET_STD
 
 
-# from solutions/lessons/01_finetune_resnet.py:110
+# from solutions/lessons/01_finetune_resnet.py:113
 def label_from_filename(path):
     """The class label encoded at the start of an image's file name.
 
@@ -35,7 +35,7 @@ def label_from_filename(path):
     return label
 
 
-# from solutions/lessons/01_finetune_resnet.py:185
+# from solutions/lessons/01_finetune_resnet.py:194
 def make_transforms(image_size=224):
     """(train_transform, eval_transform): augmentation + ImageNet normalisation, and resize only."""
     normalise = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
@@ -55,7 +55,7 @@ def make_transforms(image_size=224):
     return train_transform, eval_transform
 
 
-# from solutions/lessons/01_finetune_resnet.py:245
+# from solutions/lessons/01_finetune_resnet.py:257
 def replace_head(model, num_classes):
     """Give a torchvision ResNet a fresh last layer for `num_classes` classes.
 
@@ -68,7 +68,7 @@ def replace_head(model, num_classes):
     return model
 
 
-# from solutions/lessons/01_finetune_resnet.py:285
+# from solutions/lessons/01_finetune_resnet.py:297
 def freeze_backbone(model, freeze=True):
     """Freeze (or unfreeze) every parameter except those of the head `model.fc`.
 
@@ -82,7 +82,7 @@ def freeze_backbone(model, freeze=True):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-# from solutions/lessons/01_finetune_resnet.py:325
+# from solutions/lessons/01_finetune_resnet.py:337
 def train_one_epoch(model, loader, criterion, optimizer, device):
     """Train `model` for one pass over `loader`; return (mean_loss, accuracy) as Python floats.
 
@@ -106,7 +106,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device):
     return total_loss / seen, correct / seen
 
 
-# from solutions/lessons/01_finetune_resnet.py:372
+# from solutions/lessons/01_finetune_resnet.py:384
 def evaluate(model, loader, criterion, device):
     """Score `model` on `loader` without changing it.
 
@@ -129,7 +129,7 @@ def evaluate(model, loader, criterion, device):
     return total_loss / len(targets), accuracy, predictions, targets
 
 
-# from solutions/lessons/01_finetune_resnet.py:418
+# from solutions/lessons/01_finetune_resnet.py:430
 def fit(model, train_loader, val_loader, epochs, lr, device, progress=True):
     """Train with Adam; return (history, best_state_dict, best_epoch).
 
@@ -161,7 +161,7 @@ def fit(model, train_loader, val_loader, epochs, lr, device, progress=True):
     return history, best_state, best_epoch
 
 
-# from solutions/lessons/01_finetune_resnet.py:465
+# from solutions/lessons/01_finetune_resnet.py:478
 def confusion_matrix(predictions, labels, num_classes):
     """Count matrix M of shape (num_classes, num_classes), dtype int64.
 
