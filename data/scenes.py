@@ -1,4 +1,4 @@
-"""Composing one scene: the labelled plant, sometimes a second plant, occluders, the frame, the light.
+"""Composing one scene: the labelled plant, maybe a second plant, occluders, the frame, the light.
 
 The drawing of each plant kind lives in ``plants_drawing``; this module makes the scenes hard in
 ways a person can see and a saliency map can reveal. Each difficulty is drawn independently:
@@ -96,7 +96,8 @@ def _draw_occluder(rng, size, target, grow):
     extent = np.sqrt(target.sum()) * grow
     if rng.random() < 0.5:  # a pot standing in front, its rim across the plant
         w, h = extent * rng.uniform(0.35, 0.6), extent * rng.uniform(0.5, 0.9)
-        pts = np.array([[x - w, y], [x + w, y], [x + 0.75 * w, y + 2 * h], [x - 0.75 * w, y + 2 * h]])
+        pts = np.array([[x - w, y], [x + w, y],
+                        [x + 0.75 * w, y + 2 * h], [x - 0.75 * w, y + 2 * h]])
         color = _rgb(rng.uniform(0.02, 0.1), rng.uniform(0.4, 0.8), rng.uniform(0.4, 0.85))
         cv2.fillPoly(layer, [np.round(pts).astype(np.int32)], color, cv2.LINE_AA)
         cv2.fillPoly(alpha, [np.round(pts).astype(np.int32)], 255, cv2.LINE_AA)

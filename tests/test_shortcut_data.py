@@ -52,7 +52,8 @@ def check_split(root, split, n):
         expected[y0:y1, x0:x1] = 255
         assert np.array_equal(cue, expected), f"{path.name}: the cue mask is not the tag"
         assert (cue > 0).sum() == TAG_SIZE ** 2
-        rows.append((int(path.name[0]), facts["cue_label"], tag_colour_class(image, (x0, y0, x1, y1))))
+        by_pixels = tag_colour_class(image, (x0, y0, x1, y1))
+        rows.append((int(path.name[0]), facts["cue_label"], by_pixels))
     return rows
 
 

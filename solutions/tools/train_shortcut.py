@@ -1,4 +1,4 @@
-"""Train the shortcut classifier: ``python -m solutions.tools.train_shortcut`` (in `make checkpoints`).
+"""Train the shortcut classifier: ``python -m solutions.tools.train_shortcut`` (`make checkpoints`).
 
 A ResNet18 from random initialisation, trained for a few minutes on the shortcut variant of the
 data (``data/plants_shortcut``, 128 px, a coloured corner tag that matches the label in train and
