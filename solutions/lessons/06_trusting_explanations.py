@@ -161,10 +161,9 @@ def other_plant_masks(dataset, size):
     masks = torch.zeros(len(dataset.paths), *size)
     for index, path in enumerate(dataset.paths):
         try:
-            _, other = datasets.scene_masks(path)
-        except (AttributeError, ValueError):  # older data or real photos: no second plant
+            _, masks[index] = datasets.scene_masks(path, size=size)
+        except ValueError:  # real photos: no second plant recorded
             continue
-        masks[index] = F.interpolate(other[None, None].float(), size=size, mode="nearest")[0, 0]
     return masks
 
 
@@ -648,12 +647,11 @@ display(compare_grid(rows, titles=["image", "trained", *[f"+{s}" for s in stages
 
 # %%
 SHORTCUT_CHECKPOINT = CHECKPOINT_DIR / "shortcut_classifier.pth"
-shortcut_root = Path(datasets.__file__).resolve().parent.parent / "data" / "plants_shortcut"
-SHORTCUT_READY = SHORTCUT_CHECKPOINT.exists() and (shortcut_root / "test").is_dir() \
-    and hasattr(datasets, "cue_mask")
-if not SHORTCUT_READY:
-    print(f"No shortcut data or model here ({shortcut_root}, {SHORTCUT_CHECKPOINT.name}): run "
-          "`make data` and `make checkpoints`, then this section runs.")
+SHORTCUT_READY = SHORTCUT_CHECKPOINT.exists()
+if SHORTCUT_READY:
+    shortcut_root = datasets.shortcut_root()  # data/plants_shortcut, made on first use
+else:
+    print(f"No {SHORTCUT_CHECKPOINT}: run `make checkpoints`, then this section runs.")
 
 
 def shortcut_split(split, size, image_size):
@@ -661,9 +659,7 @@ def shortcut_split(split, size, image_size):
     dataset = ImageDataset(shortcut_root / split, transform=eval_transform(image_size),
                            with_mask=True)
     chosen = balanced_subset(dataset, size).indices
-    shape = (image_size, image_size)
-    cues = [F.interpolate(datasets.cue_mask(dataset.paths[i])[None, None].float(), size=shape,
-                          mode="nearest")[0, 0] for i in chosen]
+    cues = [datasets.cue_mask(dataset.paths[i], size=(image_size, image_size)) for i in chosen]
     items = [dataset[i] for i in chosen]
     return (torch.stack([image for image, _, _ in items]),
             torch.tensor([label for _, label, _ in items]),
