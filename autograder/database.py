@@ -14,6 +14,8 @@ EXAMPLES = ("sqlite:///PATH/gradebook.db, or for PostgreSQL "
             "postgresql+psycopg2://USER@HOST:5432/DATABASE")
 # a table every nbgrader gradebook has: where it is missing, nothing was ever graded into it
 GRADEBOOK_TABLE = "submitted_assignment"
+# any of them means an nbgrader gradebook (perhaps being created by another grader right now)
+NBGRADER_TABLES = {GRADEBOOK_TABLE, "assignment", "student", "base_cell", "grade_cells"}
 
 
 class DatabaseError(RuntimeError):
@@ -60,7 +62,7 @@ def check(db_url: str, graded: bool) -> None:
         raise DatabaseError(f"{shown(db_url)} holds no grades yet (no nbgrader gradebook in it): "
                             "grade into it first (python -m autograder grade SUBMISSIONS "
                             "--db URL), or give the --db you graded with.")
-    if tables and GRADEBOOK_TABLE not in tables:
+    if tables and not tables & NBGRADER_TABLES:
         raise DatabaseError(f"{shown(db_url)} already holds tables of something else "
                             f"({', '.join(sorted(tables)[:5])}) and no nbgrader gradebook: "
                             "grade into a new, empty database (createdb NAME) or an existing "
