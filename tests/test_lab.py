@@ -204,6 +204,27 @@ def test_saving_an_untouched_lesson_writes_exactly_what_the_build_wrote(lab, scr
                            shallow=False), f"saving the .{opened} changed the .{ext}"
 
 
+@pytest.mark.parametrize("command", [["--sync", "{name}.ipynb"], ["--sync", "{name}.py"],
+                                     ["--to", "ipynb", "--update", "{name}.py"]])
+def test_the_jupytext_command_line_writes_what_the_build_wrote(tmp_path, command):
+    """The CLI finds jupytext.toml in a parent folder, as it does for course/ in the repo."""
+    lesson = "02_gradcam_tutorial"
+    shutil.copy(REPO_ROOT / "jupytext.toml", tmp_path)
+    folder = tmp_path / lesson
+    folder.mkdir()
+    for ext in ("ipynb", "py"):
+        shutil.copy(COURSE_DIR / lesson / f"{lesson}.{ext}", folder)
+    source = folder / command[-1].format(name=lesson)
+    os.utime(source)  # the newer file of the pair is the one --sync reads
+    result = subprocess.run([str(SERVER_PYTHON), "-m", "jupytext",
+                             *[part.format(name=lesson) for part in command]],
+                            cwd=folder, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for ext in ("ipynb", "py"):
+        assert filecmp.cmp(folder / f"{lesson}.{ext}", COURSE_DIR / lesson / f"{lesson}.{ext}",
+                           shallow=False), f"jupytext {' '.join(command)} changed the .{ext}"
+
+
 def test_the_students_lab_has_no_instructor_tools(lab):
     from autograder.lab import INSTRUCTOR_PLUGINS
 
