@@ -247,8 +247,63 @@ GUIDED_GRADCAM = {
     ],
 }
 
+GRADCAM_EXPERIMENTS = {
+    "gradcam_variant": [
+        ("always applies the ReLU", [("if relu:", "if True:")], ["relu=False", "negative part"]),
+        ("never applies the ReLU", [("if relu:", "if False:")], ["forget the ReLU"]),
+        ("ignores normalise_first",
+         [("return upsample(min_max(cam)) if normalise_first else min_max(upsample(cam))",
+           "return min_max(upsample(cam))")], ["normalise_first=True"]),
+        ("normalise_first the wrong way round",
+         [("upsample(min_max(cam)) if normalise_first else min_max(upsample(cam))",
+           "min_max(upsample(cam)) if normalise_first else upsample(min_max(cam))")],
+         ["normalise_first=True"]),
+        ("ignores mode (always bilinear)", [("mode=mode, **options", "mode=\"bilinear\", align_corners=False")],
+         ["mode='nearest'", "the `mode` you are given"]),
+        ("always nearest", [("mode=mode, **options", "mode=\"nearest\"")],
+         ["mode='bilinear'", "upsample bilinearly"]),
+        ("align_corners=True", [("{\"align_corners\": False}", "{\"align_corners\": True}")],
+         ["align_corners=False"]),
+    ],
+    "counterfactual_map": [
+        ("gradients not negated", [("-gradients", "gradients")], ["negate the gradients"]),
+        ("1 - map instead of negated gradients",
+         [("return gradcam_variant(activations, -gradients, size)",
+           "return 1 - gradcam_variant(activations, gradients, size)")], ["not the map"]),
+        ("no ReLU", [("gradcam_variant(activations, -gradients, size)",
+                      "gradcam_variant(activations, -gradients, size, relu=False)")],
+         ["keep the ReLU"]),
+    ],
+    "pointing_game": [
+        ("a zero map counts as a hit",
+         [("return on_object & (maps.flatten(1).amax(dim=1) > 0)", "return on_object")],
+         ["zero everywhere", "miss"]),
+        ("returns floats", [("return on_object & (maps.flatten(1).amax(dim=1) > 0)",
+                             "return (on_object & (maps.flatten(1).amax(dim=1) > 0)).float()")],
+         ["expected a bool tensor"]),
+    ],
+    "energy_pointing_game": [
+        ("NaN for a zero map",
+         [("torch.where(total > 0, inside / torch.where(total > 0, total, 1.0),\n"
+           "                       torch.zeros_like(total))", "inside / total")],
+         ["nan", "not NaN"]),
+        ("divides by the mask's area",
+         [("inside / torch.where(total > 0, total, 1.0)",
+           "inside / masks.flatten(1).sum(dim=1)")], ["not by the mask's area"]),
+        ("one number for the batch", [("maps.flatten(1).sum(dim=1)", "maps.sum()"),
+                                      ("(maps * masks).flatten(1).sum(dim=1)", "(maps * masks).sum()")],
+         ["expected shape (3,)", "one share per image"]),
+    ],
+    "uniform_baseline": [
+        ("sum instead of mean", [(".mean(dim=1)", ".sum(dim=1)")], ["sum instead of taking the mean"]),
+        ("one number for the batch", [("masks.flatten(1).float().mean(dim=1)", "masks.float().mean()")],
+         ["expected shape (3,)", "one per image"]),
+    ],
+}
+
 MISTAKES = {
     "02_gradcam_tutorial": GRADCAM_TUTORIAL,
+    "03_gradcam_experiments": GRADCAM_EXPERIMENTS,
     "04_guided_backprop": GUIDED_BACKPROP,
     "05_guided_gradcam": GUIDED_GRADCAM,
 }

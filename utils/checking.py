@@ -20,12 +20,15 @@ SHOWN_VALUES = 16  # tensors up to this size are printed in full, larger ones su
 
 def show(value) -> str:
     """A short, readable form of a tensor (or anything else) for a message."""
+    if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
+        return "(" + ", ".join(show(v) for v in value) + ")"
     if not isinstance(value, torch.Tensor):
         return repr(value)
     if value.numel() <= SHOWN_VALUES:
         if value.dtype == torch.bool or not value.is_floating_point():
             return str(value.tolist())
-        return str(torch.round(value.detach().double(), decimals=4).tolist())
+        # 4 decimals, and + 0.0 turns -0.0 into 0.0
+        return str((torch.round(value.detach().double(), decimals=4) + 0.0).tolist())
     if value.numel() == 0:
         return f"an empty tensor of shape {tuple(value.shape)}"
     low, high = value.detach().double().min().item(), value.detach().double().max().item()
