@@ -168,15 +168,31 @@ def gradcam_variant(activations, gradients, size, relu=True, normalise_first=Fal
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "6de3ce686cdc47d2fa0ae4ff005740b6", "grade": true, "grade_id": "test_gradcam_variant", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "532f8ad85b999f8cce18db2ceae91430", "grade": true, "grade_id": "test_gradcam_variant", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 _a = torch.tensor([[[[1.0, 0.0], [0.0, 2.0]], [[0.0, 3.0], [1.0, 0.0]]]])  # (1, 2, 2, 2)
 _g = torch.tensor([[[[1.0, 1.0], [1.0, 1.0]], [[-1.0, -1.0], [-1.0, -1.0]]]])
-_m = gradcam_variant(_a, _g, (2, 2), mode="nearest")
-assert _m.shape == (1, 2, 2), _m.shape
-assert torch.allclose(_m, torch.tensor([[[0.5, 0.0], [0.0, 1.0]]])), _m  # ReLU([[1,-3],[-1,2]])
-_signed = gradcam_variant(_a, _g, (2, 2), relu=False, mode="nearest")
-assert torch.allclose(_signed, torch.tensor([[[0.8, 0.0], [0.4, 1.0]]])), _signed
-assert gradcam_variant(_a, _g, (8, 8)).shape == (1, 8, 8)
+from utils.checking import expect_close, expect_shape
+
+_for = [[[0.5, 0.0], [0.0, 1.0]]]  # ReLU([[1, -3], [-1, 2]]), min-max
+_signed = [[[0.8, 0.0], [0.4, 1.0]]]  # [[1, -3], [-1, 2]], min-max
+expect_close(gradcam_variant(_a, _g, (2, 2), mode="nearest"), _for, "gradcam_variant(a, g, (2, 2))",
+             causes={"did you forget the ReLU (relu=True)?": _signed})
+expect_close(gradcam_variant(_a, _g, (2, 2), relu=False, mode="nearest"), _signed,
+             "gradcam_variant(..., relu=False)", causes={"relu=False keeps the negative part": _for})
+expect_shape(gradcam_variant(_a, _g, (8, 8)), (1, 8, 8), "gradcam_variant(a, g, (8, 8))")
+_bilinear, _nearest = [0.5, 0.375, 0.125, 0.0], [0.5, 0.5, 0.0, 0.0]
+expect_close(gradcam_variant(_a, _g, (4, 4))[0, 0], _bilinear, "row 0 at (4, 4), mode='bilinear'",
+             causes={"mode='bilinear' must upsample bilinearly": _nearest,
+                     "use align_corners=False": [0.5, 0.3333, 0.1667, 0.0]}, atol=1e-4)
+expect_close(gradcam_variant(_a, _g, (4, 4), mode="nearest")[0, 0], _nearest,
+             "row 0 at (4, 4), mode='nearest'", causes={"use the `mode` you are given": _bilinear})
+_peak = torch.zeros(1, 1, 3, 3)
+_peak[0, 0, 1, 1] = 1.0  # a 3x3 map with its peak in the middle, which no 4x4 pixel samples exactly
+for _first, _max in ((True, 0.390625), (False, 1.0)):
+    expect_close(gradcam_variant(_peak, torch.ones(1, 1, 3, 3), (4, 4), normalise_first=_first).max(),
+                 _max, f"the max at (4, 4) with normalise_first={_first}",
+                 hint="normalise_first=True: min_max at (h, w), then upsample (the peak falls between "
+                      "output pixels and stays below 1); False: upsample, then min_max")
 print("Visible tests passed.")
 
 
@@ -224,10 +240,15 @@ def counterfactual_map(activations, gradients, size):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "51323b5296a3c8eb6a4d41f4ab2f1695", "grade": true, "grade_id": "test_counterfactual_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_c = counterfactual_map(_a, _g, (2, 2))
-assert _c.shape == (1, 2, 2) and _c.min() >= 0 and _c.max() <= 1
-assert _c[0, 0, 1] == 1.0 and _c[0, 1, 1] == 0.0, _c  # where 'for' was strongest, 'against' is 0
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "3534f616d12fb4a0867a23bfdf34a203", "grade": true, "grade_id": "test_counterfactual_map", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+expect_close(counterfactual_map(_a, _g, (2, 2)), [[[0.0, 1.0], [1 / 3, 0.0]]],  # ReLU(-cam)
+             "counterfactual_map(a, g, (2, 2))", atol=1e-4, hint="ReLU(sum_k (-alpha_k) A^k), min-max",
+             causes={"did you forget to negate the gradients?": [[[0.5, 0.0], [0.0, 1.0]]],
+                     "negate the gradients, not the map: 1 - map is not the evidence against":
+                         [[[0.5, 1.0], [1.0, 0.0]]],
+                     "keep the ReLU: only the negative evidence": [[[0.2, 1.0], [0.6, 0.0]]]})
 print("Visible tests passed.")
 
 # %%
@@ -291,14 +312,18 @@ def pointing_game(maps, masks):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "77fe1f98fa2dc99743e585166a39bcd5", "grade": true, "grade_id": "test_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "cb6cd71e1de1d9a84ac05cbb92a7ba28", "grade": true, "grade_id": "test_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 _mask = torch.zeros(3, 4, 4)
 _mask[:, 1:3, 1:3] = 1
 _maps = torch.zeros(3, 4, 4)
 _maps[0, 2, 2] = 1.0   # peak on the object
 _maps[1, 0, 3] = 1.0   # peak off the object
 hits = pointing_game(_maps, _mask)
-assert hits.dtype == torch.bool and hits.tolist() == [True, False, False], hits
+assert hits.dtype == torch.bool and hits.tolist() == [True, False, False], \
+    (f"expected a bool tensor [True, False, False] (image 0 peaks on the object, image 1 off it, "
+     f"image 2 is all zero), got {hits!r}")
+assert pointing_game(torch.zeros(1, 4, 4), torch.ones(1, 4, 4)).tolist() == [False], \
+    "a map that is zero everywhere points nowhere: it is a miss, even where the mask covers its argmax"
 print("Visible tests passed.")
 
 
@@ -312,10 +337,14 @@ def energy_pointing_game(maps, masks):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "3610bdd93e1f7bf8ee0e1624c6e0a663", "grade": true, "grade_id": "test_energy_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-_maps[0, 0, 0] = 3.0  # image 0: energy 1 on the object, 3 off it
-_e = energy_pointing_game(_maps, _mask)
-assert _e.shape == (3,) and torch.allclose(_e, torch.tensor([0.25, 0.0, 0.0])), _e
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "5a1b72c1b9dc346488c56899255ac287", "grade": true, "grade_id": "test_energy_pointing_game", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+_energy_maps = _maps.clone()  # a copy: the pointing-game test above stays re-runnable
+_energy_maps[0, 0, 0] = 1.0  # image 0: energy 1 on the object (of area 4), 1 off it
+expect_close(energy_pointing_game(_energy_maps, _mask), [0.5, 0.0, 0.0], "energy_pointing_game",
+             hint="one share per image; a map that is zero everywhere (image 2) gives 0, not NaN",
+             causes={"divide by the map's total, sum(map), not by the mask's area": [0.25, 0.0, 0.0]})
 print("Visible tests passed.")
 
 
@@ -326,9 +355,14 @@ def uniform_baseline(masks):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "6b422042abf8920b86a26aac2a10420d", "grade": true, "grade_id": "test_uniform_baseline", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert torch.allclose(uniform_baseline(_mask), torch.full((3,), 0.25))
-assert torch.allclose(uniform_baseline(_mask), energy_pointing_game(torch.ones(3, 4, 4), _mask))
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "59021a53b05a11e21a24c860c4bacb3f", "grade": true, "grade_id": "test_uniform_baseline", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close
+
+expect_close(uniform_baseline(_mask), [0.25, 0.25, 0.25], "uniform_baseline(masks of 4 in 16 pixels)",
+             hint="each mask's area fraction, one per image",
+             causes={"did you sum instead of taking the mean (the area fraction)?": [4.0, 4.0, 4.0]})
+expect_close(uniform_baseline(_mask), energy_pointing_game(torch.ones(3, 4, 4), _mask),
+             "uniform_baseline(masks)", hint="it must equal the energy score of a map of ones")
 print("Visible tests passed.")
 
 # %% [markdown]

@@ -158,8 +158,8 @@ def relu_backward(grad_output, forward_input, rule):
     raise NotImplementedError()
 
 
-# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "38a403a68865395fa517da76a906c6d9", "grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from utils.checking import expect_close, expect_raises
+# %% deletable=false editable=false nbgrader={"cell_type": "code", "checksum": "e04c6f6fbbc4a1705efad19d01346447", "grade": true, "grade_id": "test_relu_backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from utils.checking import expect_close, expect_raises, show
 
 _x = torch.tensor([2.0, -1.0, 3.0, -2.0, 0.0])  # the worked example, and a fifth unit at x = 0
 _g = torch.tensor([0.5, 0.7, -0.4, -0.9, 0.6])
@@ -181,7 +181,7 @@ for _rule, (_want, _causes) in _rules.items():
     _g_in = _g.clone()
     _got = relu_backward(_g_in, _x, _rule)
     assert torch.equal(_g_in, _g), (f"relu_backward(g, x, {_rule!r}) changed grad_output in place "
-                                    f"(now {_g_in.tolist()}): return a new tensor (clamp, not clamp_)")
+                                    f"(now {show(_g_in)}): return a new tensor (clamp, not clamp_)")
     expect_close(_got, _want, f"relu_backward(g, x, {_rule!r})", causes=_causes)
 expect_raises(ValueError, lambda: relu_backward(_g, _x, "Guided"), "relu_backward(g, x, 'Guided')",
               "an unknown rule is an error, never a silent default")

@@ -54,7 +54,7 @@ def gradcam_variant(activations, gradients, size, relu=True, normalise_first=Fal
     return upsample(min_max(cam)) if normalise_first else min_max(upsample(cam))
 
 
-# from solutions/lessons/03_gradcam_experiments.py:187
+# from solutions/lessons/03_gradcam_experiments.py:203
 def counterfactual_map(activations, gradients, size):
     """What argues against the class: Grad-CAM with negated gradients (ReLU, bilinear, min-max).
 
@@ -63,7 +63,7 @@ def counterfactual_map(activations, gradients, size):
     return gradcam_variant(activations, -gradients, size)
 
 
-# from solutions/lessons/03_gradcam_experiments.py:257
+# from solutions/lessons/03_gradcam_experiments.py:278
 def pointing_game(maps, masks):
     """Hit or miss per image: does the map's (first) maximum lie on the mask?
 
@@ -75,7 +75,7 @@ def pointing_game(maps, masks):
     return on_object & (maps.flatten(1).amax(dim=1) > 0)
 
 
-# from solutions/lessons/03_gradcam_experiments.py:285
+# from solutions/lessons/03_gradcam_experiments.py:310
 def energy_pointing_game(maps, masks):
     """Share of each map's energy on the mask: sum(map * mask) / sum(map), 0 for a zero map.
 
@@ -87,7 +87,7 @@ def energy_pointing_game(maps, masks):
                        torch.zeros_like(total))
 
 
-# from solutions/lessons/03_gradcam_experiments.py:309
+# from solutions/lessons/03_gradcam_experiments.py:338
 def uniform_baseline(masks):
     """The energy score of a uniform map: each mask's area fraction, a float tensor (N,)."""
     return masks.flatten(1).float().mean(dim=1)
