@@ -117,11 +117,12 @@ def _wait_until_ready(server: LabServer) -> None:
 
 @contextmanager
 def running_lab(work: Path, config: str = "jupyter_config.py", cwd: Path = REPO_ROOT,
-                env_extra: dict | None = None):
-    """`make lab` (or, with cwd=autograder/ and its config, `make lab-instructor`)."""
+                env_extra: dict | None = None, python: Path = SERVER_PYTHON):
+    """`make lab` (or, with cwd=autograder/ and its config, `make lab-instructor`; or, with a
+    bundle's folder and a student's python, the lab of a student bundle)."""
     port, token = free_port(), secrets.token_hex(16)
     log_path = work / "server.log"
-    command = [str(SERVER_PYTHON), "-m", "jupyter", "lab",
+    command = [str(python), "-m", "jupyter", "lab",
                # as in the Makefile's `lab` and `lab-instructor` targets:
                f"--config={config}", "--allow-root", "--no-browser",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",

@@ -117,6 +117,22 @@ def test_a_lesson_runs_headless_with_nbclient_in_the_bundle(bundle, student_pyth
     assert int(images) >= 1, result.stdout
 
 
+def test_the_bundles_lab_validates_a_lesson_from_its_py(bundle, student_python, tmp_path):
+    """The bundle's README starts `jupyter lab --config=jupyter_config.py`: the course's lab
+    extension comes from the bundle, and Validate on a .py checks the paired notebook."""
+    from lab_server import running_lab
+
+    with running_lab(tmp_path, cwd=bundle, python=student_python) as server:
+        status, result = server.request(
+            "POST", f"/assignments/validate?path={LESSON}/{LESSON}.py", timeout=300)
+        assert status == 200 and result["success"], result
+        failed = result["value"]["failed"]
+        assert len(failed) == 6 and all("NotImplementedError" in c["raw_error"] for c in failed)
+        status, page = server.request("GET", "/lab", raw=True)
+        assert "@jupyter/nbgrader:formgrader" in page  # listed among the disabled plugins
+        assert not server.bad_log_lines(), server.log()
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
