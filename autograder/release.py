@@ -231,16 +231,18 @@ def _solution_lines(source: Path) -> set[str]:
 
 
 def secret_lines(lesson: str | None = None) -> set[str]:
-    """Solution lines that must not appear in ``lesson``'s files (None: in any file).
+    """Answer lines that must not appear in ``lesson``'s files (None: in any file).
 
     A lesson may hold earlier lessons' reference code, which it includes on purpose (see
-    INCLUDE in autograder/build.py), but never its own answers or a later lesson's.
+    INCLUDE in autograder/build.py), but never its own answers or a later lesson's. What counts
+    as a lesson's answer line is autograder.gating.answer_lines (lines some lesson gives out in
+    its own code are nobody's answer).
     """
-    by_lesson = {source.stem: _solution_lines(source) for source in lesson_sources()}
-    if lesson is None:
-        return set().union(*by_lesson.values())
-    earlier = set().union(*(lines for other, lines in by_lesson.items() if other < lesson))
-    return set().union(*(lines for other, lines in by_lesson.items() if other >= lesson)) - earlier
+    from autograder.gating import answer_lines
+
+    owned = answer_lines()
+    return set().union(*(lines for other, lines in owned.items()
+                         if lesson is None or other >= lesson))
 
 
 def code_lines(path: Path) -> set[str]:

@@ -48,7 +48,8 @@ def check_one_pass_guided_gradcam(student) -> None:
     net = resnet18(weights=None, num_classes=4)
     cases = [("resnet18", net, "layer4", None), ("resnet18", net, "layer3", [1, 2]),
              ("resnet18", net, "layer4.1.bn2", 3), ("vgg11", vgg, "features.12", [0, 3])]
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(55))
+    # 64 px: layer4 is 2 x 2 there (at 32 px it is 1 x 1, a constant map that Grad-CAM zeroes)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(55))
     for name, model, layer_name, targets in cases:
         model.train()
         modes = [m.training for m in model.modules()]
