@@ -6,8 +6,9 @@
   check NOTEBOOK               a student's self-check: run the visible tests, print a table
   samples [DIR]                sample submissions to try grading on (default: samples/)
   grade SUBMISSIONS_DIR        autograde DIR/<student>/<lesson>/<lesson>.ipynb into the gradebook
-                               (skips what is graded and unchanged; --force grades it again),
-                               then export the grades as `export` does
+                               on Dask (an embedded cluster, or --scheduler tcp://HOST:PORT);
+                               skips what is graded and unchanged (--force grades it again),
+                               then exports the grades as `export` does
   feedback                     per-student HTML feedback (no hidden test code)
   export                       grades.csv and exercises.csv from the gradebook
 
@@ -64,7 +65,7 @@ def grade(args) -> int:
     from autograder import grading
 
     scores = grading.grade(args.submissions, args.workdir, _db_url(args), workers=args.workers,
-                           force=args.force, timeout=args.timeout)
+                           force=args.force, timeout=args.timeout, scheduler=args.scheduler)
     print(grading.summary_table(scores))
     print(f"report (ungraded, broken and flagged cells): {args.workdir / grading.REPORT}")
     return export(args)  # an instructor grading a class wants the CSVs too
@@ -73,7 +74,7 @@ def grade(args) -> int:
 def export(args) -> int:
     from autograder import grading
 
-    grades, exercises = grading.export(_db_url(args), args.workdir, getattr(args, "ledgers", []))
+    grades, exercises = grading.export(_db_url(args), args.workdir)
     from autograder.database import shown
 
     print(f"grades: {grades}\nper exercise: {exercises}\ngradebook: {shown(_db_url(args))}")
@@ -120,8 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     verb = verbs.add_parser("grade", help="autograde a folder of submissions, then export")
     verb.add_argument("submissions", type=Path,
                       help="folder laid out as <student>/<lesson>/<lesson>.ipynb")
-    verb.add_argument("--workers", type=int, default=1,
-                      help="submissions graded at once (default 1; about one per core)")
+    verb.add_argument("--workers", type=int,
+                      help="worker processes of the embedded Dask cluster (default: one per "
+                           "core)")
+    verb.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="grade on this existing Dask cluster instead (`dask scheduler`, "
+                           "then `dask worker tcp://HOST:PORT --nthreads 1` on each machine)")
     verb.add_argument("--force", action="store_true",
                       help="grade again what is graded and unchanged (default: skip it)")
     verb.add_argument("--timeout", type=int,
@@ -130,9 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     verb = verbs.add_parser("feedback", help="write HTML feedback for every graded submission")
     _gradebook_options(verb)
     verb = verbs.add_parser("export", help="write grades.csv and exercises.csv")
-    verb.add_argument("--ledgers", nargs="+", type=Path, default=[], metavar="WORKDIR",
-                      help="other machines' grading folders, when several grade into "
-                           "one database: their students' notes are exported too")
     _gradebook_options(verb)
     return parser
 

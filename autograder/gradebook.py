@@ -5,7 +5,6 @@ from pathlib import Path
 
 from autograder.database import check as check_database
 from autograder.database import shown
-from autograder.ledger import NAME as LEDGER_NAME
 from autograder.ledger import Ledger
 
 
@@ -35,24 +34,18 @@ def all_submissions(db_url: str) -> list[tuple[str, str]]:
                       for a in gradebook.assignments for s in a.submissions)
 
 
-def export(db_url: str, out_dir: Path, other_workdirs=()) -> tuple[Path, Path]:
+def export(db_url: str, out_dir: Path) -> tuple[Path, Path]:
     """Write grades.csv and exercises.csv (per test cell) into ``out_dir``, the grading folder.
 
     Every submission the ledger knows appears, also those that could not be graded (score 0 and
-    the reason in ``note``); ``note`` also names flagged or broken answer cells. With several
-    machines grading into one database, ``other_workdirs`` are their grading folders: their
-    ledgers are read too (never written), so the export covers every machine's students.
+    the reason in ``note``); ``note`` also names flagged or broken answer cells. However many
+    machines graded, one grading machine kept the one ledger read here.
     """
     import csv
 
     check_database(db_url, graded=True)
     out_dir = Path(out_dir)
     ledger = Ledger(out_dir)
-    for folder in other_workdirs:
-        if not (Path(folder) / LEDGER_NAME).is_file():
-            raise FileNotFoundError(f"{folder}: no {LEDGER_NAME} here; expected another "
-                                    "machine's grading folder (its --workdir)")
-        ledger.entries.update(Ledger(folder).entries)
     pairs = set(all_submissions(db_url)) | {(e["student"], e["assignment"])
                                             for e in ledger.entries.values()}
     if not pairs:

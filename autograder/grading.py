@@ -40,7 +40,14 @@ def validate(notebook: Path, invert: bool = False) -> dict:
     return validator.validate(str(Path(notebook).resolve()))
 
 
-def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int | None = None):
+def api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int | None = None,
+        threads: int | None = None, recording: bool = False):
+    """nbgrader's API on the course folder ``workdir`` and the gradebook ``db_url``.
+
+    ``recording``: autograde records notebooks a worker has already executed (from
+    ``workdir/RETURNED``) without running them again: the same nbgrader steps, less clearing
+    the outputs and executing. ``threads``: each grading kernel's share of the cores.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
@@ -51,14 +58,20 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
     if timeout:
         config.Execute.timeout = timeout
     config.Autograde.autograde_preprocessors = _budgeted(Autograde)
+    if recording:
+        config.CourseDirectory.submitted_directory = RETURNED
+        config.Autograde.sanitize_preprocessors = _without(Autograde, "sanitize", "ClearOutput")
+        config.Autograde.autograde_preprocessors = _without(Autograde, "autograde", "Execute")
     # Before any student code runs, each grading kernel (1) may reserve at most KERNEL_MEMORY
     # bytes, so that a memory hog gets a MemoryError in its own cell instead of the machine's
-    # memory killer picking a victim, and (2) imports the real hidden checks and reference, so
+    # memory killer picking a victim, (2) imports the real hidden checks and reference, so
     # that a fake `autograder/` or `solutions/` package written beside the notebook is never
-    # the one the hidden tests import.
+    # the one the hidden tests import, and (3) uses its share of the cores in torch.
     startup = [f"__import__('resource').setrlimit(__import__('resource').RLIMIT_AS, "
                f"({KERNEL_MEMORY}, {KERNEL_MEMORY}))",
                "__import__('autograder.checks'); __import__('solutions')"]
+    if threads:
+        startup.append(f"__import__('torch').set_num_threads({int(threads)})")
     config.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
                                       f"--IPKernelApp.exec_lines={startup!r}"]
     if kernel_ipc is not None:
@@ -67,6 +80,11 @@ def _api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: in
         config.KernelManager.transport = "ipc"
         config.KernelManager.ip = str(kernel_ipc)
     return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def _without(autograde, which: str, name: str) -> list:
+    steps = autograde.class_traits()[f"{which}_preprocessors"].default()
+    return [step for step in steps if step.__name__ != name]
 
 
 def _budgeted(autograde) -> list:
@@ -80,52 +98,80 @@ def _budgeted(autograde) -> list:
 
 
 def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None,
-          log=print, workers: int = 1, force: bool = False, timeout: int | None = None) -> dict:
-    """Autograde every submission into the gradebook (``workers`` at a time); return scores.
+          log=print, workers: int | None = None, force: bool = False,
+          timeout: int | None = None, scheduler: str | None = None) -> dict:
+    """Autograde every submission into the gradebook on a Dask cluster; return the scores.
 
-    Submissions graded before and unchanged since are skipped unless ``force``; what happened
-    to each one is kept in the ledger and written to ``grading-report.txt`` (see `ledger`).
+    The cluster is a LocalCluster of ``workers`` processes (default: one per core), or the
+    existing one at ``scheduler`` (tcp://HOST:PORT; see `autograder.cluster`). Workers grade
+    from what their task carries (`autograder.worker`); this machine alone records the
+    results. Submissions graded before and unchanged since are skipped unless ``force``; what
+    happened to each one is kept in the ledger and written to ``grading-report.txt``.
     ``timeout`` overrides the per-cell time limit of nbgrader_config.py.
 
     Result: ``{student: {assignment: {"score": float, "max_score": float,
     "cells": {grade_id: score}}}}``.
     """
-    from nbgrader.api import Gradebook
+    from autograder import cluster
 
     workdir = Path(workdir).resolve()
     db_url = db_url or default_db_url(workdir)
     batch = find_submissions(submissions_dir)  # a folder nobody in it can be graded: stop here
     workdir.mkdir(parents=True, exist_ok=True)
     check_database(db_url, graded=False)
-    pairs = batch.pairs
-    assignments = sorted({assignment for _, assignment in pairs})
-    if assignments:  # (with none, the build's helper would write every lesson)
-        write_source_notebooks(workdir, assignments)
-    api = _api(workdir, db_url)
-    for assignment in assignments:
-        result = api.generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(f"could not register {assignment}: {result.get('error')}")
-    with Gradebook(db_url) as gradebook:  # created up front, so workers never race to add them
-        for student in sorted({student for student, _ in pairs}):
-            gradebook.update_or_create_student(student)
+    sources = _register(workdir, db_url, batch.pairs)
     ledger = Ledger(workdir)
     _record_mistakes(ledger, batch, log)
-    jobs = _take_in_all(Path(submissions_dir), workdir, pairs, ledger, set(all_submissions(db_url)),
-                        force, log)
-    log(f"grading {len(jobs)} of {len(pairs)} submissions "
-        f"({len(pairs) - len(jobs)} unchanged since they were graded or unreadable)")
-    args = [(str(workdir), db_url, a, s, timeout) for s, a, _ in jobs]
-    entries = {(s, a): entry for s, a, entry in jobs}
-    for student, assignment, error, notes in _run_jobs(args, workers):
-        entry = entries[student, assignment]
-        entry["notes"] = entry["notes"] + notes
-        _record(ledger, db_url, workdir, student, assignment, entry, error, log)
+    jobs = _take_in_all(Path(submissions_dir), workdir, batch.pairs, ledger,
+                        set(all_submissions(db_url)), force, log)
+    log(f"grading {len(jobs)} of {len(batch.pairs)} submissions "
+        f"({len(batch.pairs) - len(jobs)} unchanged since they were graded or unreadable)")
+    if jobs:
+        with cluster.connected(scheduler, workers, log) as client:
+            log(f"on {cluster.wait_for_workers(client)} Dask workers")
+            _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log)
     ignored = "".join(f"  {path}\n" for path in batch.ignored)
     (workdir / REPORT).write_text(ledger.report() + (
         f"Not in any lesson folder, so not graded ({Path(submissions_dir)}/):\n{ignored}"
         if ignored else ""))
-    return read_scores(db_url, pairs)
+    return read_scores(db_url, batch.pairs)
+
+
+def _register(workdir: Path, db_url: str, pairs) -> dict:
+    """Register the lessons and students in the gradebook; return {lesson: source bytes}."""
+    from nbgrader.api import Gradebook
+
+    assignments = sorted({assignment for _, assignment in pairs})
+    if assignments:  # (with none, the build's helper would write every lesson)
+        write_source_notebooks(workdir, assignments)
+    grader = api(workdir, db_url)
+    for assignment in assignments:
+        result = grader.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"could not register {assignment}: {result.get('error')}")
+    with Gradebook(db_url) as gradebook:
+        for student in sorted({student for student, _ in pairs}):
+            gradebook.update_or_create_student(student)
+    return {a: (workdir / "source" / a / f"{a}.ipynb").read_bytes() for a in assignments}
+
+
+def _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log) -> None:
+    """Send each job to the cluster with the files it grades; record each result as it comes."""
+    from autograder import cluster
+
+    tasks, entries = [], {}
+    for student, assignment, entry in jobs:
+        folder = workdir / "submitted" / student / assignment
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                 if p.is_file()}
+        tasks.append({"student": student, "assignment": assignment, "files": files,
+                      "timeout": timeout})
+        entries[student, assignment] = entry
+    for result in cluster.results(client, tasks, sources):
+        entry = entries[result["student"], result["assignment"]]
+        entry["notes"] = entry["notes"] + result["notes"]
+        entry["worker"] = result["worker"]
+        _record(ledger, db_url, workdir, result, entry, log)
 
 
 def _record_mistakes(ledger: Ledger, batch: Batch, log) -> None:
@@ -167,31 +213,23 @@ def _take_in_all(root: Path, workdir: Path, pairs, ledger: Ledger, done: set, fo
 REPORT = "grading-report.txt"
 
 
-def _run_jobs(args: list, workers: int):
-    """Yield `_autograde_one`'s result as each autograde finishes (so each is recorded)."""
-    if workers <= 1:
-        yield from (_autograde_one(*job) for job in args)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_autograde_one, *job): job for job in args}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as crash:  # a worker died: record it and go on with the batch
-                _, _, assignment, student, _ = futures[future]
-                yield student, assignment, f"the grading worker crashed: {crash!r}", []
+RETURNED = "returned"  # where this machine puts the notebooks workers executed, to record them
 
 
-def _record(ledger, db_url, workdir, student, assignment, entry, error, log) -> None:
-    """Apply the grading policy to one finished autograde and record it in the ledger."""
+def _record(ledger, db_url, workdir, result, entry, log) -> None:
+    """Record one worker's result: its scores into the gradebook (through nbgrader, without
+    executing anything), the grading policy's findings and the outcome into the ledger."""
+    student, assignment = result["student"], result["assignment"]
     previous = entry.pop("overrides", [])
+    error = result.get("refused") or (
+        f"nbgrader could not grade it: {_cause(str(result['error']))}" if result["error"] else "")
+    if not error:
+        error = _save_scores(workdir, db_url, result)
     if error:
-        log(f"{student}/{assignment}: autograde failed:\n{error}")
+        log(f"{student}/{assignment}: not graded: {error}"
+            + (f"\n{result['error']}" if result.get("error") else ""))
         ledger.record(student, assignment, **entry, status="failed", overrides=previous,
-                      reason=f"nbgrader could not grade it: {_cause(str(error))}")
+                      reason=error)
         return
     graded = nbformat.read(workdir / "autograded" / student / assignment / f"{assignment}.ipynb",
                            as_version=4)
@@ -200,6 +238,33 @@ def _record(ledger, db_url, workdir, student, assignment, entry, error, log) -> 
     entry["notes"] = entry["notes"] + dropped_outputs(graded)
     ledger.record(student, assignment, **entry, status="graded", overrides=overrides,
                   findings=[f.as_dict() for f in found])
+    log(f"{student}/{assignment}: graded on {result['worker']}")
+
+
+def _save_scores(workdir: Path, db_url: str, result: dict) -> str:
+    """Write a worker's executed notebook into the gradebook; return an error ('' if none).
+
+    nbgrader scores it again from its outputs, as it does after executing; the scores must
+    equal the worker's, or something differs between the two machines."""
+    import shutil
+
+    student, assignment = result["student"], result["assignment"]
+    folder = workdir / RETURNED / student / assignment
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / f"{assignment}.ipynb").write_bytes(result["notebook"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=Warning)  # nbgrader's SQLAlchemy noise
+        saved = api(workdir, db_url, recording=True).autograde(assignment, student, force=True,
+                                                               create=True)
+    shutil.rmtree(folder)
+    if not saved["success"]:
+        return f"could not record it: {_cause(str(saved.get('error')))}"
+    recorded = read_scores(db_url, [(student, assignment)])[student][assignment]["cells"]
+    if recorded != result["scores"]:
+        return (f"the scores recorded here ({recorded}) differ from the worker's "
+                f"({result['scores']}): not graded")
+    return ""
 
 
 def _cause(error: str) -> str:
@@ -208,39 +273,6 @@ def _cause(error: str) -> str:
     causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Exit)\b", line)
               and "NbGraderException" not in line]
     return causes[-1] if causes else (lines[-1] if lines else "unknown error")
-
-
-def _autograde_one(workdir: str, db_url: str, assignment: str, student: str,
-                   timeout: int | None = None):
-    """Autograde one submission (in this process or a worker).
-
-    Returns (student, lesson, error, notes). When the notebook kills its kernel, the cell to
-    blame is replaced in the working copy and the rest graded (see `autograder.quarantine`).
-    """
-    import os
-    import tempfile
-
-    from autograder import quarantine
-
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="kernels-") as ipc_dir:
-        ipc = Path(ipc_dir) / f"kernel-{os.getpid()}"
-        api = _api(Path(workdir), db_url, ipc, timeout)
-        submitted = Path(workdir) / "submitted" / student / assignment / f"{assignment}.ipynb"
-        for _ in range(len(nbformat.read(submitted, as_version=4).cells)):
-            with warnings.catch_warnings():
-                # nbgrader's gradebook code trips SQLAlchemy autoflush warnings that mean nothing
-                warnings.simplefilter("ignore", category=Warning)
-                result = api.autograde(assignment, student, force=True, create=True)
-            error = "" if result["success"] else f"{result.get('log')}\n{result.get('error')}"
-            if not quarantine.kernel_died(error):
-                break
-            killer = quarantine.find_killer(submitted, timeout or api.config.Execute.timeout, ipc)
-            note = None if killer is None else quarantine.replace_cell(submitted, killer)
-            if note is None:
-                break
-            notes.append(note)
-    return student, assignment, error, notes
 
 
 def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=print) -> list[Path]:
@@ -262,9 +294,9 @@ def feedback(workdir: Path = DEFAULT_WORKDIR, db_url: str | None = None, log=pri
             "--workdir they were graded in, or grade first.")
     for student, assignment in sorted(set(graded) - set(here)):
         log(f"{student}/{assignment}: no feedback: graded in another --workdir")
-    api = _api(workdir, db_url)
+    grader = api(workdir, db_url)
     for student, assignment in here:
-        result = api.generate_feedback(assignment, student, force=True)
+        result = grader.generate_feedback(assignment, student, force=True)
         if not result["success"]:
             log(f"{student}/{assignment}: feedback failed: {_cause(str(result.get('error')))}")
     return sorted((workdir / "feedback").glob("*/*/*.html"))
