@@ -45,10 +45,11 @@ def connected(scheduler: str | None = None, workers: int | None = None, log=prin
         client = _remote(Client, scheduler)
         cluster = None
     else:
+        # the embedded scheduler reads this as it starts; an existing one has its own setting
         with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
             cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1,
                                    processes=True, silence_logs=logging.ERROR,
-                                   dashboard_address=":0" if _has_bokeh() else None)
+                                   dashboard_address=":0")  # any free port, never a clash
         client = Client(cluster)
     try:
         client.register_plugin(WarmUp(), name="autograder-warm-up")
@@ -115,14 +116,18 @@ def results(client, tasks: list[dict], sources: dict):
                              source_of[task["assignment"]], pure=False,
                              key=f"grade-{task['student']}/{task['assignment']}-"
                                  f"{uuid.uuid4().hex[:8]}"): task for task in tasks}
+    tries = client.run_on_scheduler(_allowed_failures) + 1
     for future in _progress(list(futures), len(futures)):
-        yield _outcome(future, futures[future])
+        yield _outcome(future, futures[future], tries)
         future.release()
 
 
-def _outcome(future, task: dict) -> dict:
+def _allowed_failures(dask_scheduler) -> int:
+    return dask_scheduler.allowed_failures
+
+
+def _outcome(future, task: dict, tries: int) -> dict:
     """The task's result, or what stands for it when no worker could finish it."""
-    import dask
     from distributed import KilledWorker
 
     empty = {"student": task["student"], "assignment": task["assignment"], "worker": None,
@@ -130,9 +135,8 @@ def _outcome(future, task: dict) -> dict:
     try:
         return future.result()
     except KilledWorker:
-        tries = dask.config.get("distributed.scheduler.allowed-failures") + 1
-        return {**empty, "refused": f"KILLS WORKERS: a grading worker's process died while "
-                                    f"grading it, {tries} times by this machine's count (the "
+        return {**empty, "refused": f"KILLS WORKERS: a grading worker's process died each "
+                                    f"time it graded this submission ({tries} tries; the "
                                     "submission may kill its parent process or exhaust the "
                                     "machine's memory): not graded; look at it by hand"}
     except Exception as crash:  # the task itself failed: record it and go on with the batch
