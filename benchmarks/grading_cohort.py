@@ -1,9 +1,10 @@
-"""A large class: a synthetic cohort of lesson-02 submissions graded serially and with parallel
-workers, on a sqlite gradebook and on a PostgreSQL one, side by side; every score is checked
+"""A large class: a synthetic cohort of lesson-02 submissions graded on a Dask cluster of one
+worker and on the default LocalCluster (one worker per core, each kernel limited to its share of
+the cores), on a sqlite gradebook and on a PostgreSQL one, side by side; every score is checked
 against the expected one. In every ten students, five are complete, two partial (1 to 5 of the 6
 exercises) and three broken or dishonest (every kind in autograder/adversarial.py in turn).
 
-    python benchmarks/grading_cohort.py [--cohort 100] [--workers 2] [--timeout 30] [--no-postgres]
+    python benchmarks/grading_cohort.py [--cohort 100] [--workers N] [--timeout 30] [--no-postgres]
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pg_server import PostgresUnavailable, running_server  # noqa: E402
 
 
-def run(label: str, cohort: Path, workdir: Path, db_url: str | None, workers: int,
+def run(label: str, cohort: Path, workdir: Path, db_url: str | None, workers: int | None,
         timeout: int, expected: dict) -> float:
     start = time.perf_counter()
     scores = grade(cohort, workdir, db_url=db_url, workers=workers, timeout=timeout,
@@ -30,7 +31,7 @@ def run(label: str, cohort: Path, workdir: Path, db_url: str | None, workers: in
     seconds = time.perf_counter() - start
     wrong = [s for s, points in expected.items()
              if scores.get(s, {}).get(LESSON, {}).get("score", 0) != points]
-    print(f"{label:<10} {workers} worker(s): {seconds:6.0f} s, "
+    print(f"{label:<10} {workers or 'default'} worker(s): {seconds:6.0f} s, "
           f"{len(expected) / seconds * 60:5.1f} submissions per minute; "
           f"every score as expected: {not wrong} {wrong[:5] or ''}", flush=True)
     return seconds
@@ -65,7 +66,8 @@ def fresh_database(server_url: str, name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cohort", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="workers of the parallel run (default: one per core)")
     parser.add_argument("--timeout", type=int, default=30, help="seconds per cell")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -98,7 +100,9 @@ def main() -> None:
                 print(f"postgres skipped: {why}")
         for db in ("sqlite", "postgres"):
             if (db, args.workers) in times:
-                print(f"{db}: parallel speed-up {times[db, 1] / times[db, args.workers]:.2f}x")
+                print(f"{db}: 1 worker {times[db, 1]:.0f} s, {args.workers or 'default'} "
+                      f"workers {times[db, args.workers]:.0f} s: speed-up "
+                      f"{times[db, 1] / times[db, args.workers]:.2f}x")
 
 
 if __name__ == "__main__":

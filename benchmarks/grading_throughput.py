@@ -1,8 +1,9 @@
 """How fast does grading go? One complete submission of every lesson, then a cohort of 30
-lesson-01 submissions (complete, partial and untouched in turn) graded serially and with 2
-parallel workers, side by side, with every score checked against the expected one.
+lesson-01 submissions (complete, partial and untouched in turn) graded on a Dask cluster of one
+worker and on the default LocalCluster (one worker per core), side by side, with every score
+checked against the expected one.
 
-    python benchmarks/grading_throughput.py [--cohort 30] [--workers 2]
+    python benchmarks/grading_throughput.py [--cohort 30] [--workers N]
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def write(folder: Path, student: str, lesson: str, answered) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cohort", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="workers of the parallel run (default: one per core)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; nbgrader autograde with fast-mode lessons and a sqlite gradebook")
     with tempfile.TemporaryDirectory() as scratch:
@@ -60,10 +62,12 @@ def main() -> None:
             scores = grade(scratch / "cohort", scratch / f"work-{workers}", workers=workers, log=print)
             timings[workers] = time.perf_counter() - start
             wrong = [s for s, points in expected.items() if scores[s][lesson]["score"] != points]
-            print(f"{args.cohort} submissions, {workers} worker(s): {timings[workers]:.0f} s, "
+            print(f"{args.cohort} submissions, {workers or 'default'} worker(s): "
+                  f"{timings[workers]:.0f} s, "
                   f"{args.cohort / timings[workers] * 60:.1f} per minute; "
                   f"scores as expected: {not wrong} {wrong or ''}")
-        print(f"parallel speed-up: {timings[1] / timings[args.workers]:.2f}x")
+        print(f"1 worker {timings[1]:.0f} s | {args.workers or 'default'} workers "
+              f"{timings[args.workers]:.0f} s | speed-up {timings[1] / timings[args.workers]:.2f}x")
 
 
 if __name__ == "__main__":

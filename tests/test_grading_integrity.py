@@ -1,8 +1,9 @@
 """Grading that can be trusted: broken and dishonest submissions, resuming a batch.
 
 One batch of lesson-02 submissions, each broken or dishonest in one way (autograder/adversarial.py),
-is graded with real nbgrader into a real gradebook (2 workers, a 30 s per-cell limit so that
-endless loops end sooner than the course's 120 s). Every case checks its exact score, the tests
+is graded with real nbgrader into a real gradebook (on the embedded Dask cluster of 2 workers,
+a 30 s per-cell limit so that endless loops end sooner than the course's 120 s). Grading on a
+cluster of other machines, into PostgreSQL: tests/test_dask_grading.py. Every case checks its exact score, the tests
 that lost points and the reason.
 """
 import csv
@@ -13,7 +14,7 @@ import pytest
 
 from autograder.adversarial import CASES, FULL, LESSON, POINTS, write_case
 from autograder.build import COURSE_DIR
-from autograder.grading import REPORT, export, grade, read_scores
+from autograder.grading import REPORT, export, grade
 from autograder.ledger import Ledger
 from autograder.samples import make_submission
 
@@ -135,55 +136,6 @@ def test_the_ledger_is_written_whole_after_each_submission(tmp_path):
     on_disk = json.loads((tmp_path / "grading-ledger.json").read_text())
     assert set(on_disk) == {f"ada/{LESSON}", f"bo/{LESSON}"}
     assert not list(tmp_path.glob("*.tmp*"))
-
-
-SHARED = ("complete", "raises-after-def", "patches-allclose", "kills-kernel", "not-json")
-
-
-def test_two_machines_grading_into_one_postgresql_gradebook_match_sqlite(graded, postgres_url,
-                                                                        tmp_path):
-    """Two grading commands, as on two machines (each its own slice of the class and its own
-    grading folder), grade at the same time into a real PostgreSQL server; every score and
-    finding equals the sqlite run, and one export with the other machine's ledger has them all."""
-    import shutil
-    import subprocess
-    import sys
-    import time
-
-    root, scores, _, _ = graded
-    slices = {"host-a": SHARED[:3], "host-b": SHARED[3:]}
-    for host, students in slices.items():
-        for student in students:
-            shutil.copytree(root / "submissions" / student, tmp_path / host / student)
-    commands = {host: [sys.executable, "-m", "autograder", "grade", str(tmp_path / host),
-                       "--db", postgres_url, "--workdir", str(tmp_path / f"{host}-work"),
-                       "--timeout", "30"] for host in slices}
-    with (tmp_path / "host-a.log").open("w") as log:
-        first = subprocess.Popen(commands["host-a"], stdout=log, stderr=subprocess.STDOUT)
-        # as the guide says: start the others once the first has registered the lessons
-        deadline = time.monotonic() + 300
-        while not (tmp_path / "host-a-work" / "submitted").exists() and first.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
-        second = subprocess.run(commands["host-b"], capture_output=True, text=True)
-        first.wait()
-    assert first.returncode == 0, (tmp_path / "host-a.log").read_text()
-    assert second.returncode == 0, second.stdout + second.stderr
-    both = read_scores(postgres_url, [(s, LESSON) for s in SHARED])
-    assert both == {s: scores[s] for s in SHARED if s in scores}
-    sqlite_ledger = Ledger(root / "work")
-    for host, students in slices.items():
-        for student in students:
-            want = sqlite_ledger.get(student, LESSON)
-            got = Ledger(tmp_path / f"{host}-work").get(student, LESSON)
-            assert got.get("findings") == want.get("findings") and got["status"] == want["status"]
-    grades, _ = export(postgres_url, tmp_path / "host-a-work", [tmp_path / "host-b-work"])
-    with grades.open() as stream:
-        rows = {row["student"]: row for row in csv.DictReader(stream)}
-    assert sorted(rows) == sorted(SHARED)
-    assert "not a notebook" in rows["not-json"]["note"]  # graded, and noted, by host b
-    with pytest.raises(FileNotFoundError, match="another machine's grading folder"):
-        export(postgres_url, tmp_path / "host-a-work", [tmp_path / "host-b"])
 
 
 def test_a_grader_killed_mid_batch_loses_nothing_and_the_rerun_finishes(tmp_path, plants):
