@@ -12,11 +12,13 @@ lesson's .py and its .ipynb, the instructor's tools are not there, and the log s
 
 from __future__ import annotations
 
+import asyncio
 import filecmp
 import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,14 @@ def test_python_files_open_with_jupytext_by_default(lab):
     assert viewers.get("notebook", "Notebook") == "Notebook", viewers
 
 
+def test_no_news_pop_up_or_update_check(lab):
+    status, model = lab.request("GET", "/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert status == 200, model
+    defaults = {key: value.get("default") for key, value in model["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, (
+        f"{defaults!r}: run `{SERVER_PYTHON} -m utils.lab_settings` (part of `make setup`)")
+
+
 def test_jupytext_factory_name_matches_installed_extension():
     """The name in the overrides must be the one the installed Jupytext extension registers."""
     prefix = subprocess.run(
@@ -142,11 +152,35 @@ def test_jupytext_factory_name_matches_installed_extension():
     )
 
 
+async def _kernel_info(lab, kernel_id: str) -> dict:
+    from tornado.websocket import websocket_connect
+
+    url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kernel_id}/channels?token={lab.token}"
+    socket = await websocket_connect(url)
+    msg_id = uuid.uuid4().hex
+    socket.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "username": "test",
+                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell"}))
+    try:
+        while True:
+            reply = json.loads(await asyncio.wait_for(socket.read_message(), 60))
+            if reply.get("parent_header", {}).get("msg_id") == msg_id \
+                    and reply["msg_type"] == "kernel_info_reply":
+                return reply["content"]
+    finally:
+        socket.close()
+
+
 def test_kernel_starts(lab):
     status, kernel = lab.request("POST", "/api/kernels", {})
     assert status == 201, kernel
     try:
         assert kernel["id"]
+        # It answers over its websocket, as the lab talks to it. (Also: a kernel shut down while
+        # Python is still starting prints a traceback into the server log, read by a later test.)
+        info = asyncio.run(_kernel_info(lab, kernel["id"]))
+        assert info["language_info"]["name"] == "python", info
     finally:
         status, body = lab.request("DELETE", f"/api/kernels/{kernel['id']}")
         assert status == 204, body
