@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.execution import CELL_TIMEOUT_S
 from autograder.grading import DEFAULT_WORKDIR
 
 
@@ -130,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     verb.add_argument("--force", action="store_true",
                       help="grade again what is graded and unchanged (default: skip it)")
     verb.add_argument("--timeout", type=int,
-                      help="seconds per cell before it is stopped (default 120)")
+                      help="seconds per cell before it is stopped "
+                           f"(default {CELL_TIMEOUT_S}, as the self-check and Validate)")
     _gradebook_options(verb)
     verb = verbs.add_parser("feedback", help="write HTML feedback for every graded submission")
     _gradebook_options(verb)
