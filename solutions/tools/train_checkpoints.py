@@ -56,6 +56,9 @@ def main(argv=None) -> int:
     # those of a network trained from scratch here; ImageNet weights would make it near perfect
     parser.add_argument("--init", choices=("random", "auto"), default="random",
                         help="'auto' starts from ImageNet weights when they can be had")
+    parser.add_argument("--start-from", type=Path, metavar="CHECKPOINT",
+                        help="continue from a course checkpoint's weights instead of --init "
+                             "(e.g. to adapt a classifier to a new version of the data)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="where to train (scoring is always on the CPU, as the tests score)")
     args = parser.parse_args(argv)
@@ -68,6 +71,15 @@ def main(argv=None) -> int:
     val_loader = DataLoader(ImageDataset(split_dir("val"), transform=eval_transform),
                             batch_size=64)
     model = build_resnet18(len(CLASS_NAMES), pretrained="auto" if args.init == "auto" else False)
+    if args.start_from:
+        from utils.models import load_checkpoint
+
+        model, earlier = load_checkpoint(args.start_from)
+        # what the weights started as, through every stage (e.g. random init, then 14 epochs)
+        model.init_weights = (f"{earlier.get('init_weights', 'unknown')}, then "
+                              f"{earlier.get('epoch')} epochs on data fingerprint "
+                              f"{str(earlier.get('dataset_fingerprint'))[:12]} "
+                              f"({args.start_from.name})")
     start = time.perf_counter()
     history, best_state, best_epoch = fit(model, train_loader, val_loader, args.epochs, args.lr,
                                           args.device)
@@ -82,7 +94,8 @@ def main(argv=None) -> int:
                   dataset_fingerprint=manifest["fingerprint"], training_seconds=round(seconds),
                   training={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                             "optimizer": "Adam + cosine schedule", "seed": args.seed,
-                            "device": args.device})
+                            "device": args.device,
+                            "start_from": args.start_from.name if args.start_from else None})
     args.out.mkdir(parents=True, exist_ok=True)
     scores = {}  # by epoch: when the last epoch is the best, both files hold the same weights
     for name, candidate, epoch in (("plant_classifier_final", model, args.epochs),
