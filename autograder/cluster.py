@@ -20,7 +20,7 @@ from contextlib import contextmanager
 # deaths of a worker while it graded one submission before it is given up (Dask's default: 3);
 # an embedded cluster uses this, an existing scheduler its own setting
 ALLOWED_FAILURES = 2
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 15
 
 
 def cores() -> int:
@@ -34,13 +34,7 @@ def connected(scheduler: str | None = None, workers: int | None = None, log=prin
     import dask
     from distributed import Client, LocalCluster
 
-    if scheduler and workers:
-        raise ValueError("--workers sizes the embedded cluster; with --scheduler the cluster's "
-                         "own workers grade (start more with `dask worker "
-                         f"{scheduler}`): give one of the two")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers {workers}: give at least 1 (default: one per core, "
-                         f"{cores()} here)")
+    check_options(scheduler, workers)
     if scheduler:
         client = _remote(Client, scheduler)
         cluster = None
@@ -62,10 +56,21 @@ def connected(scheduler: str | None = None, workers: int | None = None, log=prin
             cluster.close()
 
 
-def _remote(client_type, scheduler: str):
-    if "://" not in scheduler:
+def check_options(scheduler: str | None, workers: int | None) -> None:
+    """Raise ValueError, naming the option, for a cluster that cannot be asked for."""
+    if scheduler and workers:
+        raise ValueError("--workers sizes the embedded cluster; with --scheduler the cluster's "
+                         "own workers grade (start more with `dask worker "
+                         f"{scheduler}`): give one of the two")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers {workers}: give at least 1 (default: one per core, "
+                         f"{cores()} here)")
+    if scheduler is not None and "://" not in scheduler:
         raise ValueError(f"--scheduler {scheduler!r}: write the scheduler's address as "
                          "tcp://HOST:PORT (what `dask scheduler` prints)")
+
+
+def _remote(client_type, scheduler: str):
     try:
         return client_type(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as err:

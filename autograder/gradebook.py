@@ -25,6 +25,15 @@ def read_scores(db_url: str, pairs) -> dict:
     return scores
 
 
+def auto_scores(db_url: str, student: str, assignment: str) -> dict:
+    """{grade id: nbgrader's automatic score} of one submission, before any manual score."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return {g.name: g.auto_score for nb in submission.notebooks for g in nb.grades}
+
+
 def all_submissions(db_url: str) -> list[tuple[str, str]]:
     """(student, assignment) for every submission recorded in the gradebook."""
     from nbgrader.api import Gradebook

@@ -16,7 +16,8 @@ from autograder import policy
 from autograder.build import nbgrader_config, write_source_notebooks
 from autograder.database import check as check_database
 from autograder.database import default_db_url, shown
-from autograder.gradebook import all_submissions, export, read_scores, summary_table  # noqa: F401
+from autograder.gradebook import (all_submissions, auto_scores, export,  # noqa: F401
+                                  read_scores, summary_table)
 from autograder.intake import NO_LESSON, Batch, Unreadable, find_submissions, fingerprint, take_in
 from autograder.ledger import Ledger
 from autograder.output_budget import dropped_outputs
@@ -114,6 +115,7 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
     """
     from autograder import cluster
 
+    cluster.check_options(scheduler, workers)
     workdir = Path(workdir).resolve()
     db_url = db_url or default_db_url(workdir)
     batch = find_submissions(submissions_dir)  # a folder nobody in it can be graded: stop here
@@ -260,7 +262,7 @@ def _save_scores(workdir: Path, db_url: str, result: dict) -> str:
     shutil.rmtree(folder)
     if not saved["success"]:
         return f"could not record it: {_cause(str(saved.get('error')))}"
-    recorded = read_scores(db_url, [(student, assignment)])[student][assignment]["cells"]
+    recorded = auto_scores(db_url, student, assignment)
     if recorded != result["scores"]:
         return (f"the scores recorded here ({recorded}) differ from the worker's "
                 f"({result['scores']}): not graded")

@@ -40,12 +40,13 @@ def test_code_digest() -> str:
 def kernel_threads(host_threads: dict) -> int:
     """This worker's share of its machine's cores: cores / worker threads on the machine."""
     from distributed import get_worker
+    from distributed.comm import get_address_host
+
+    from autograder.cluster import cores
 
     worker = get_worker()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    sharing = host_threads.get(worker.address.rsplit(":", 1)[0].split("://")[-1],
-                               worker.state.nthreads)
-    return max(1, (cores or 1) // max(1, sharing))
+    sharing = host_threads.get(get_address_host(worker.address), worker.state.nthreads)
+    return max(1, cores() // max(1, sharing))
 
 
 def grade_submission(task: dict, source: bytes) -> dict:
@@ -146,15 +147,16 @@ def _autograde(course: Path, assignment: str, student: str, timeout: int | None,
 
 
 def _cells(course: Path, assignment: str, student: str) -> tuple[dict, dict]:
-    """Per-cell scores and comments from the private gradebook."""
+    """Per-cell scores (nbgrader's automatic ones) and comments from the private gradebook."""
     from nbgrader.api import Gradebook
+
+    from autograder.gradebook import auto_scores
 
     with Gradebook(_private_db(course)) as gradebook:
         submission = gradebook.find_submission(assignment, student)
-        scores = {g.name: g.score for nb in submission.notebooks for g in nb.grades}
         comments = {c.name: c.comment for nb in submission.notebooks for c in nb.comments
                     if c.comment}
-    return scores, comments
+    return auto_scores(_private_db(course), student, assignment), comments
 
 
 def warm_up() -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import cluster
@@ -29,6 +30,7 @@ DASK = Path(sys.executable).with_name("dask")
 SUBSET = ("complete", "partial", "kills-kernel", "patches-allclose", "floods-output", "not-json")
 KILLED = ("k-complete", "k-partial", "k-raises")
 KILLED_CASES = {"k-complete": "complete", "k-partial": "partial", "k-raises": "raises-after-def"}
+THREADS = "import os\nprint('threads', os.environ['OMP_NUM_THREADS'], torch.get_num_threads())"
 
 
 def _start(command, folder: Path, log: str) -> subprocess.Popen:
@@ -121,11 +123,29 @@ def test_the_cluster_into_postgresql_grades_as_the_embedded_cluster_into_sqlite(
     assert not (tmp_path / "remote" / "gradebook.db").exists()  # the gradebook was PostgreSQL
 
 
+def test_a_worker_whose_hidden_tests_differ_refuses_to_grade(remote):
+    """A task made where the hidden checks are other than this worker's: it grades nothing."""
+    from distributed import Client
+
+    from autograder import worker
+
+    task = {"student": "ada", "assignment": LESSON, "files": {}, "timeout": 30,
+            "test_code": "0" * 64, "host_threads": {}}
+    with Client(remote["address"], timeout=60) as client:
+        result = client.submit(worker.grade_submission, task, b"", pure=False).result(timeout=300)
+    assert "refused to grade it: its hidden checks or reference" in result["refused"], result
+    assert result["notebook"] is None and not result["scores"]
+
+
 def test_a_worker_killed_mid_batch_loses_nothing_and_records_nothing_twice(remote, tmp_path,
                                                                          plants):
     submissions = tmp_path / "submissions"
     for student, case in KILLED_CASES.items():
         write_case(submissions, case, student)
+    nb = make_submission(LESSON, "all")  # also says how many threads its kernel was given
+    nb.cells.append(nbformat.v4.new_code_cell(THREADS))
+    handed_in = submissions / "k-complete" / LESSON / f"{LESSON}.ipynb"
+    nbformat.write(nb, handed_in)
     lines: list[str] = []
     outcome: dict = {}
     grader = threading.Thread(target=lambda: outcome.update(scores=grade(
@@ -153,6 +173,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_records_nothing_twice(remot
     assert all(Ledger(tmp_path / "work").get(s, LESSON)["status"] == "graded" for s in KILLED)
     assert [s for s, _ in all_submissions(f"sqlite:///{tmp_path / 'work' / 'gradebook.db'}")] \
         == sorted(KILLED)
+    graded = nbformat.read(tmp_path / "work" / "autograded" / "k-complete" / LESSON /
+                           f"{LESSON}.ipynb", as_version=4)
+    share = max(1, cluster.cores() // 2)  # two single-thread workers on this machine
+    assert f"threads {share} {share}" in graded.cells[-1].outputs[0]["text"]
     print(f"killed {victim}; {survivor} graded the rest")
 
 
@@ -181,3 +205,31 @@ def test_a_submission_that_kills_its_worker_is_marked_and_the_class_goes_on(tmp_
     report = (tmp_path / "work" / "grading-report.txt").read_text()
     assert "kills-worker" in report and "KILLS WORKERS" in report
     assert handed_in.read_bytes() == before  # the student's file is untouched
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"scheduler": "tcp://127.0.0.1:8786", "workers": 2}, "give one of the two"),
+    ({"workers": 0}, "--workers 0: give at least 1"),
+    ({"scheduler": "127.0.0.1:8786"}, "write the scheduler's address as tcp://HOST:PORT"),
+])
+def test_cluster_options_that_cannot_work_are_refused_by_name(tmp_path, options, words):
+    write_case(tmp_path / "submissions", "complete")
+    with pytest.raises(ValueError, match=words):
+        grade(tmp_path / "submissions", tmp_path / "work", **options)
+    assert not (tmp_path / "work").exists()  # refused before anything was done
+
+
+def test_an_unreachable_scheduler_is_named_and_nothing_is_recorded(tmp_path, plants):
+    write_case(tmp_path / "submissions", "complete")
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    with pytest.raises(RuntimeError, match=f"cannot reach the Dask scheduler at {address}"):
+        grade(tmp_path / "submissions", tmp_path / "work", scheduler=address)
+    assert Ledger(tmp_path / "work").entries == {}
