@@ -1010,9 +1010,11 @@ def shortcut_report(net, name, val, test):
     images, _, plants, cues = test
     cams = GradCAM(net, net.layer4)(images)
     shares = energy_shares(cams, [cues, plants]).mean(dim=0)
+    # share / area: 1 is what a uniform map gives, above 1 is where the map concentrates
+    density = shares[:2] / torch.stack([cues.mean(), plants.mean()])
     print(f"{name:<22} val {accuracy['val']:>6.1%}  test {accuracy['test']:>6.1%}  "
-          f"Grad-CAM energy: on the tag {shares[0]:>6.1%}, on the plant {shares[1]:>6.1%}, "
-          f"elsewhere {shares[2]:>6.1%}")
+          f"Grad-CAM energy: on the tag {shares[0]:>6.1%} ({density[0]:.1f}x its area), "
+          f"on the plant {shares[1]:>6.1%} ({density[1]:.1f}x), elsewhere {shares[2]:>6.1%}")
     return cams
 
 
@@ -1074,11 +1076,13 @@ print(f"lesson ran in {time.perf_counter() - STARTED:.0f} s "
       f"({time.process_time():.0f} s of CPU time in this kernel)")
 
 # %% [markdown]
-# The shortcut model's Grad-CAM puts a large share of its energy on a tag that covers a tiny part
-# of the image: the map shows the shortcut on validation-like data, before any test set with lying
-# tags exists. After the fine-tune the share on the tag falls, the share on the plant rises, and
-# the test accuracy on lying tags rises with it. The map and the accuracy tell the same story,
-# and that agreement is what makes the map worth trusting here.
+# Read the energy against the area. When this lesson was measured, the shortcut model (val 94%,
+# test 12.5%) put 6.6% of its Grad-CAM energy on a tag that covers 1.6% of the image, four times
+# what a uniform map puts there, and 8.4% on a plant that covers 9%: less than a uniform map. The
+# map shows the shortcut on validation-like data, before any test set with lying tags exists.
+# After the fine-tune, compare the same line: the tag's share should fall towards its area and
+# the plant's rise, with the test accuracy on lying tags. Where the map and the accuracy tell the
+# same story, the map has earned some trust.
 #
 # ## Recap
 #
