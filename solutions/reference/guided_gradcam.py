@@ -14,18 +14,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# from solutions/lessons/05_guided_gradcam.py:73
+# from solutions/lessons/05_guided_gradcam.py:74
 from solutions.reference.gradcam_tutorial import capture_activations, channel_weights, weighted_combination, upsample_and_normalise, resolve_targets, GradCAM
 from solutions.reference.guided_backprop import relu_backward, ReLUWithRule, attribution_with_rule, GuidedBackprop
 
 
-# from solutions/lessons/05_guided_gradcam.py:82
+# from solutions/lessons/05_guided_gradcam.py:83
 def guided_gradcam(guided, cam):
     """Guided Grad-CAM from its parts: guided (N, C, H, W) * cam (N, H, W), broadcast over C."""
     return guided * cam[:, None]
 
 
-# from solutions/lessons/05_guided_gradcam.py:135
+# from solutions/lessons/05_guided_gradcam.py:136
 class SwitchableReLU(torch.autograd.Function):
     """max(x, 0) forward; backward by the rule in `switch["rule"]` *at backward time*.
 
@@ -45,7 +45,7 @@ class SwitchableReLU(torch.autograd.Function):
         return relu_backward(grad_output, x, ctx.switch["rule"]), None
 
 
-# from solutions/lessons/05_guided_gradcam.py:182
+# from solutions/lessons/05_guided_gradcam.py:183
 def one_pass_guided_gradcam(model, layer, x, targets=None):
     """Guided Grad-CAM (N, C, H, W) from one forward pass; equal to the two-pass version.
 
@@ -99,7 +99,7 @@ def one_pass_guided_gradcam(model, layer, x, targets=None):
     return guided_gradcam(guided, upsample_and_normalise(cam, x.shape[-2:]))
 
 
-# from solutions/lessons/05_guided_gradcam.py:267
+# from solutions/lessons/05_guided_gradcam.py:268
 class GuidedGradCAM:
     """Guided Grad-CAM: ggc = GuidedGradCAM(model, layer); maps = ggc(x, targets=None).
 
@@ -121,7 +121,7 @@ class GuidedGradCAM:
         return one_pass_guided_gradcam(self.model, self.target_layer, x, targets)
 
 
-# from solutions/lessons/05_guided_gradcam.py:322
+# from solutions/lessons/05_guided_gradcam.py:323
 def map_correlation(maps_a, maps_b):
     """Pearson correlation per image between two batches of maps of equal shape (N, ...).
 
