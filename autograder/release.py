@@ -35,7 +35,7 @@ from autograder.markers import leaked_markers, solution_blocks
 DEFAULT_TARGET = REPO_ROOT / "release"
 MANIFEST = ".gradcam-release"
 COPIED = ["course", "utils", "data", "jupytext.toml", "jupyter_config.py",
-          "checkpoints/plant_classifier_final.pth", "checkpoints/README.md"]
+          "checkpoints/best_plant_classifier.pth", "checkpoints/README.md"]
 # The student side of autograder/: what the self-check and the lab's Validate need, and no
 # more (these modules import nothing of the instructor's).
 STUDENT_TOOLS = ["autograder/__init__.py", "autograder/execution.py", "autograder/selfcheck.py",

@@ -55,10 +55,14 @@ def test_recorded_test_accuracy_is_what_the_checkpoint_scores(name, measured):
     assert len(CLASS_NAMES) == 4
 
 
-@pytest.mark.parametrize("name", CHECKPOINTS)
-def test_the_model_makes_mistakes_worth_explaining(name, measured):
-    """DESIGN.md: test accuracy 80-92%, wrong predictions in at least three of the four classes
-    (a course about why a model decides needs decisions that go wrong)."""
+def test_the_shipped_model_makes_mistakes_worth_explaining(measured):
+    """DESIGN.md: the shipped model (the one the lessons explain: utils.models.SHIPPED_CHECKPOINT,
+    the checkpoint chosen by validation accuracy) has test accuracy 80-92% and wrong predictions
+    in at least three of the four classes (a course about why a model decides needs decisions
+    that go wrong)."""
+    from utils.models import SHIPPED_CHECKPOINT
+
+    name = SHIPPED_CHECKPOINT.name
     _, predictions, labels = measured[name]
     accuracy = (predictions == labels).float().mean().item()
     assert 0.80 <= accuracy <= 0.92, f"{name}: test accuracy {accuracy:.1%} is outside 80-92%"

@@ -59,7 +59,7 @@ def bundle(tmp_path_factory):
 
 def test_release_holds_what_a_student_needs_and_nothing_secret(bundle):
     for needed in ("README.md", "requirements.txt", "jupytext.toml", "utils/datasets.py",
-                   "data/generate.py", "checkpoints/plant_classifier_final.pth",
+                   "data/generate.py", "checkpoints/best_plant_classifier.pth",
                    f"course/{LESSON}/{LESSON}.ipynb", f"course/{LESSON}/{LESSON}.py"):
         assert (bundle / needed).is_file(), needed
     assert not (bundle / "solutions").exists()

@@ -44,6 +44,16 @@ def score(model, image_size, batch_size=64, root=None):
     return accuracies
 
 
+def _earlier_stage(path) -> dict | None:
+    """What a continued run started from: the earlier checkpoint's file, epochs and data."""
+    if path is None:
+        return None
+    earlier = torch.load(path, map_location="cpu", weights_only=True)
+    return {"file": Path(path).name, "epochs": earlier.get("epoch"),
+            "training": earlier.get("training"),
+            "dataset_fingerprint": earlier.get("dataset_fingerprint")}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=14)
@@ -75,11 +85,7 @@ def main(argv=None) -> int:
         from utils.models import load_checkpoint
 
         model, earlier = load_checkpoint(args.start_from)
-        # what the weights started as, through every stage (e.g. random init, then 14 epochs)
-        model.init_weights = (f"{earlier.get('init_weights', 'unknown')}, then "
-                              f"{earlier.get('epoch')} epochs on data fingerprint "
-                              f"{str(earlier.get('dataset_fingerprint'))[:12]} "
-                              f"({args.start_from.name})")
+        model.init_weights = earlier.get("init_weights", "unknown")  # where the weights began
     start = time.perf_counter()
     history, best_state, best_epoch = fit(model, train_loader, val_loader, args.epochs, args.lr,
                                           args.device)
@@ -95,7 +101,7 @@ def main(argv=None) -> int:
                   training={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                             "optimizer": "Adam + cosine schedule", "seed": args.seed,
                             "device": args.device,
-                            "start_from": args.start_from.name if args.start_from else None})
+                            "start_from": _earlier_stage(args.start_from)})
     args.out.mkdir(parents=True, exist_ok=True)
     scores = {}  # by epoch: when the last epoch is the best, both files hold the same weights
     for name, candidate, epoch in (("plant_classifier_final", model, args.epochs),
