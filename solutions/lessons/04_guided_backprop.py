@@ -57,7 +57,8 @@ from torch import nn
 import matplotlib.pyplot as plt
 from torchvision.models import resnet18
 
-from utils.datasets import CLASS_NAMES, ImageDataset, balanced_subset, eval_transform, split_dir
+from utils.datasets import (CLASS_NAMES, ImageDataset, balanced_subset, eval_transform, scene_masks,
+                            split_dir)
 from utils.models import SHIPPED_CHECKPOINT, load_checkpoint
 from utils.visualise import (add_edge_to_attributions, compare_grid, get_edge,
                              process_attributions, to_display_image)
@@ -451,11 +452,29 @@ fig = compare_grid(rows, titles=["image", "gradient", "deconvnet", "guided backp
                    row_labels=[CLASS_NAMES[label] for label in labels])
 display(fig)
 
+# How much of each map's magnitude falls on the labelled plant, beside the plant's share of the
+# image (a map that ignored the plant would put about that share on it).
+try:
+    plant = torch.stack([scene_masks(test_set.paths[i], size=tuple(images.shape[-2:]))[0]
+                         for i in examples.indices])
+except ValueError as error:  # real photos have no masks
+    print(f"no plant masks for these images ({error})")
+else:
+    print(f"the plant covers {plant.mean():.0%} of the image on average")
+    for rule in rules:
+        magnitude = attributions[rule].abs().sum(dim=1)
+        share = (magnitude * plant).sum(dim=(1, 2)) / magnitude.sum(dim=(1, 2)).clamp_min(1e-12)
+        print(f"  {rule:>9}: {share.mean():.0%} of the map on the plant "
+              f"(per image: {', '.join(f'{s:.0%}' for s in share.tolist())})")
+
 # %% [markdown]
-# The plain gradient is speckled across the whole image; deconvnet sharpens shapes but shows
-# edges of everything, distractors included; guided backpropagation picks out the plant's fine
-# structure. Keep in mind what it is: the image structures that excite the network, with all
-# negative evidence removed. Lesson 05 shows that this makes it almost blind to the class.
+# Compare the printed shares with the figure. The three rules differ only in what they let pass
+# on the way back. The plain gradient keeps both signs of the signal, so it is noisy; deconvnet
+# ignores the forward input and, on this network, comes out as a grid-like texture over the
+# whole frame (its share on the plant stays close to the plant's area); guided backpropagation
+# keeps only what excites the network at both ends, and follows the plant's fine structure.
+# Keep in mind what it is: the image structures that excite the network, with all negative
+# evidence removed. Lesson 05 shows that this makes it almost blind to the class.
 #
 # ## Recap
 #

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 
-# from solutions/lessons/04_guided_backprop.py:72
+# from solutions/lessons/04_guided_backprop.py:73
 from solutions.reference.gradcam_tutorial import resolve_targets
 
 
-# from solutions/lessons/04_guided_backprop.py:102
+# from solutions/lessons/04_guided_backprop.py:103
 def relu_backward(grad_output, forward_input, rule):
     """What a ReLU sends back under `rule` ("backprop", "deconvnet" or "guided").
 
@@ -34,7 +34,7 @@ def relu_backward(grad_output, forward_input, rule):
     raise ValueError(f"rule must be 'backprop', 'deconvnet' or 'guided', got {rule!r}")
 
 
-# from solutions/lessons/04_guided_backprop.py:162
+# from solutions/lessons/04_guided_backprop.py:163
 class ReLUWithRule(torch.autograd.Function):
     """max(x, 0) forward; backward by `rule` (see relu_backward). Use ReLUWithRule.apply(x, rule).
 
@@ -53,7 +53,7 @@ class ReLUWithRule(torch.autograd.Function):
         return relu_backward(grad_output, x, ctx.rule), None
 
 
-# from solutions/lessons/04_guided_backprop.py:218
+# from solutions/lessons/04_guided_backprop.py:219
 def input_gradient(model, x, targets=None):
     """d(logit of each image's target class) / d(input): a tensor shaped like x (N, C, H, W).
 
@@ -75,7 +75,7 @@ def input_gradient(model, x, targets=None):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:309
+# from solutions/lessons/04_guided_backprop.py:310
 def attribution_with_rule(model, x, targets, rule):
     """Input gradient of each image's target logit, with `rule` at every nn.ReLU module.
 
@@ -116,7 +116,7 @@ def attribution_with_rule(model, x, targets, rule):
     return gradient
 
 
-# from solutions/lessons/04_guided_backprop.py:390
+# from solutions/lessons/04_guided_backprop.py:391
 class GuidedBackprop:
     """Guided Backpropagation: gb = GuidedBackprop(model); attributions = gb(x, targets=None).
 
