@@ -28,19 +28,6 @@ DEFAULT_WORKDIR = Path(__file__).resolve().parent
 KERNEL_MEMORY = 8 * 2**30
 
 
-def validate(notebook: Path, invert: bool = False) -> dict:
-    """Run nbgrader's Validator on one notebook (it executes it, in fast mode).
-
-    Returns nbgrader's result dict: ``{"failed": [...]}`` lists failing graded cells; with
-    ``invert=True`` (for stubs) ``{"passed": [...]}`` lists graded cells that passed.
-    """
-    from nbgrader.validator import Validator
-
-    validator = Validator(config=nbgrader_config())
-    validator.invert = invert
-    return validator.validate(str(Path(notebook).resolve()))
-
-
 def api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int | None = None,
         threads: int | None = None, recording: bool = False):
     """nbgrader's API on the course folder ``workdir`` and the gradebook ``db_url``.
