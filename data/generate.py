@@ -84,6 +84,16 @@ def prepare_folders(root: Path, splits, subfolders) -> None:
                 old.unlink()  # only reached for a generated dataset: see _refuse_foreign_folder
 
 
+def render_splits(render, root: Path, seed: int, split_sizes: dict, subfolders, workers: int,
+                  progress: bool, what: str) -> tuple[list, list]:
+    """Empty the split folders and ``render((root, seed, split, index))`` every image of every
+    split; returns (the results in order, every path they wrote)."""
+    prepare_folders(root, split_sizes, subfolders)
+    jobs = [(str(root), seed, split, i) for split, n in split_sizes.items() for i in range(n)]
+    results = run_jobs(render, jobs, workers, progress, what)
+    return results, [path for paths, _, _ in results for path in paths]
+
+
 def run_jobs(render, jobs, workers: int, progress: bool, what: str) -> list:
     """``render(job)`` for every job on ``workers`` processes, in order, with a progress line."""
     results = []
@@ -117,10 +127,8 @@ def generate(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED, split_sizes=No
     """Write the dataset under ``root`` and return its manifest (see the module docstring)."""
     root = Path(root)
     split_sizes = dict(split_sizes or SPLIT_SIZES)
-    prepare_folders(root, split_sizes, ("masks", "masks_other"))
-    jobs = [(str(root), seed, split, i) for split, n in split_sizes.items() for i in range(n)]
-    results = run_jobs(_render_one, jobs, workers, progress, "plants")
-    written = [path for paths, _, _ in results for path in paths]
+    results, written = render_splits(_render_one, root, seed, split_sizes,
+                                     ("masks", "masks_other"), workers, progress, "plants")
     written.append(write_json(root / "scenes.json", {key: facts for _, key, facts in results}))
     manifest = write_manifest(root, written, generator_version=GENERATOR_VERSION, seed=seed,
                               image_size=IMAGE_SIZE, class_names=list(CLASS_NAMES),

@@ -22,7 +22,7 @@ import numpy as np
 
 from data import CLASS_NAMES
 from data.generate import (DEFAULT_SEED, GENERATOR_VERSION, SPLIT_SIZES, file_stem,
-                           is_complete as _is_complete, prepare_folders, run_jobs, write_image,
+                           is_complete as _is_complete, render_splits, write_image,
                            write_json, write_manifest, write_mask)
 from data.plants_drawing import render_sample
 
@@ -69,10 +69,8 @@ def generate(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED, split_sizes=No
     """Write the shortcut variant under ``root`` and return its manifest."""
     root = Path(root)
     split_sizes = dict(split_sizes or SPLIT_SIZES)
-    prepare_folders(root, split_sizes, ("masks", "masks_cue"))
-    jobs = [(str(root), seed, split, i) for split, n in split_sizes.items() for i in range(n)]
-    results = run_jobs(_render_one, jobs, workers, progress, "shortcut")
-    written = [path for paths, _, _ in results for path in paths]
+    results, written = render_splits(_render_one, root, seed, split_sizes,
+                                     ("masks", "masks_cue"), workers, progress, "shortcut")
     written.append(write_json(root / "cues.json", {key: cue for _, key, cue in results}))
     return write_manifest(root, written, generator_version=SHORTCUT_VERSION, seed=seed,
                           image_size=IMAGE_SIZE, class_names=list(CLASS_NAMES),

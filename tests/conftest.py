@@ -41,3 +41,47 @@ def postgres_url():
             yield url
     except PostgresUnavailable as why:
         pytest.skip(f"no PostgreSQL server: {why}")
+
+
+# ---------------------------------------------------------------- batches graded once per session
+# Grading is the suite's costliest step (seconds per notebook), so each batch below is graded
+# once and every module that asserts on it shares it. Tests that change a batch work on a copy.
+
+@pytest.fixture(scope="session")
+def graded_samples(tmp_path_factory, plants):
+    """Complete, partial and untouched submissions of every lesson, graded by real nbgrader into
+    one gradebook: (course folder, scores). tests/test_lessons.py checks the scores,
+    tests/test_lesson_outputs.py the outputs of the complete notebooks as graded."""
+    from autograder.build import lesson_sources
+    from autograder.grading import grade
+    from autograder.samples import write_samples
+
+    root = tmp_path_factory.mktemp("samples")
+    for source in lesson_sources():
+        write_samples(root / "submissions", source.stem)
+    return root, grade(root / "submissions", workdir=root / "course", log=print)
+
+
+# the adversarial batch's per-cell limit: endless loops end sooner than the course's 120 s
+ADVERSARIAL_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="session")
+def adversarial_batch(tmp_path_factory, plants):
+    """Every case of autograder/adversarial.py (and a student folder with nothing in it), graded
+    on the embedded Dask cluster of 2 workers into sqlite: (root, scores, log lines, the
+    submissions' bytes before grading). root/submissions holds the cases, root/work the
+    grading folder. tests/test_grading_integrity.py checks each case; tests/test_dask_grading.py
+    compares a cluster of separate workers into PostgreSQL with it."""
+    from autograder.adversarial import CASES, write_case
+    from autograder.grading import grade
+
+    root = tmp_path_factory.mktemp("adversarial")
+    for student in CASES:
+        write_case(root / "submissions", student)
+    (root / "submissions" / "no-lessons").mkdir()  # a student folder with nothing in it
+    before = {p: p.read_bytes() for p in (root / "submissions").rglob("*") if p.is_file()}
+    lines: list[str] = []
+    scores = grade(root / "submissions", root / "work", workers=2,
+                   timeout=ADVERSARIAL_TIMEOUT_S, log=lines.append)
+    return root, scores, lines, before

@@ -1,41 +1,33 @@
 """Every solution notebook passes all its tests, and every figure of it shows as an image.
 
-Each solution notebook (the instructor version, hidden tests included) is executed once (fast
-mode, as nbgrader's validate runs it, from its course folder as a student's would be) and the
-assertions share it; the untouched student versions are proven to score 0 by the real grader in
-tests/test_lessons.py. A figure that the inline backend never saw shows as the text
+The complete sample submission of each lesson (every answer the instructor's solution) is the
+notebook looked at, as the real grader executed it (fast mode, from its course folder as a
+student's would be, hidden tests included): the session's `graded_samples` batch of
+tests/conftest.py, which tests/test_lessons.py scores. Executing it once more here would test
+the same cells again. A figure that the inline backend never saw shows as the text
 ``<Figure size 1000x1000 with 16 Axes>``; no error is raised, so only the outputs tell.
-The executed notebooks are kept under pytest's temporary folder, to look at after a failure.
 """
 import re
 
 import nbformat
 import pytest
 
-from autograder.build import COURSE_DIR, lesson_sources, read_source
+from autograder.build import lesson_sources
 
 LESSONS = [source.stem for source in lesson_sources()]
 # A cell that draws: pyplot, or one of the figure helpers in utils/.
 FIGURE_CALL = re.compile(r"plt\.show\(\)|\b(compare_grid|plot_training_curves|"
                          r"plot_confusion_matrix|display_imagenet_output)\(")
 FIGURE_TEXT = re.compile(r"<\w*Figure size \d+x\d+ with \d+ Axes>")
-CELL_TIMEOUT_S = 600  # a fast-mode cell needs seconds; this only stops a hung kernel
 
 
 @pytest.fixture(scope="module", params=LESSONS)
-def executed(request, tmp_path_factory, plants):
-    """(lesson id, the solution notebook executed in fast mode)."""
-    from nbclient import NotebookClient
-
+def executed(request, graded_samples):
+    """(lesson id, the complete submission as graded, outputs and all)."""
+    root, _ = graded_samples
     lesson = request.param
-    nb = read_source(lesson_sources()[LESSONS.index(lesson)])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("COURSE_FAST", "1")
-        patch.setenv("NBGRADER_EXECUTION", "validate")
-        NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(COURSE_DIR / lesson)}}).execute()
-    nbformat.write(nb, tmp_path_factory.mktemp("executed") / f"{lesson}.ipynb")
-    return lesson, nb
+    path = root / "course" / "autograded" / "complete" / lesson / f"{lesson}.ipynb"
+    return lesson, nbformat.read(path, as_version=4)
 
 
 def _code_cells(nb):

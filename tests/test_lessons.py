@@ -4,9 +4,8 @@ instructor version passes every test of its own is tests/test_lesson_outputs.py.
 import pytest
 
 from autograder.build import lesson_sources
-from autograder.grading import grade
 from autograder.lessons import all_lessons
-from autograder.samples import exercise_ids, write_samples
+from autograder.samples import exercise_ids
 
 # lesson: (total points, points of the "partial" sample = the first half of the exercises), from
 # the points in the lesson source's test cells (their one home; tests/test_lesson_facts.py checks
@@ -22,12 +21,10 @@ def test_every_lesson_has_expected_scores():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, plants):
-    """Complete, partial and untouched submissions of every lesson, graded into one gradebook."""
-    root = tmp_path_factory.mktemp("grading")
-    for lesson in LESSONS:
-        write_samples(root / "submissions", lesson)
-    return root, grade(root / "submissions", workdir=root / "course", log=print)
+def graded(graded_samples):
+    """Complete, partial and untouched submissions of every lesson, graded into one gradebook
+    once per session (tests/conftest.py)."""
+    return graded_samples
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

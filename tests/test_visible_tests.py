@@ -101,11 +101,15 @@ def _meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-_kernel = {}  # at most one live kernel: the tests below run lesson by lesson
+# One live kernel per lesson until the module ends: the solution test and the mistakes of a
+# lesson run in different test functions, and pytest runs a function's parameters before the
+# next function's, so a kernel closed when the next lesson starts would be set up twice
+# (lesson 06's set-up takes about 30 s). Six kernels take about 3 GB of memory.
+_kernel: dict[str, LessonKernel] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _shutdown_last_kernel():
+def _shutdown_kernels():
     yield
     for kernel in _kernel.values():
         kernel.shutdown()
@@ -114,9 +118,6 @@ def _shutdown_last_kernel():
 
 def kernel_for(lesson: str) -> LessonKernel:
     if lesson not in _kernel:
-        for old in _kernel.values():
-            old.shutdown()
-        _kernel.clear()
         _kernel[lesson] = LessonKernel(lesson)
     return _kernel[lesson]
 

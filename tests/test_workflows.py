@@ -8,7 +8,6 @@ import pytest
 
 from autograder.__main__ import main
 from autograder.build import COURSE_DIR, REPO_ROOT
-from autograder.grading import grade
 from autograder.release import scan, write_release
 from autograder.samples import make_submission
 
@@ -125,18 +124,6 @@ def test_grade_feedback_and_export_from_the_command_line(tmp_path, capsys, plant
     assert "NotImplementedError" in pages[1].read_text()
     assert main(["export", "--workdir", str(workdir)]) == 0
     assert (workdir / "exercises.csv").read_text().count(LESSON) == 12  # 2 students x 6 tests
-
-
-def test_parallel_workers_record_the_same_scores_as_one(tmp_path, plants):
-    submissions = tmp_path / "submissions"
-    for student, answered in (("ada", "all"), ("bo", ["label_from_filename"]), ("cy", [])):
-        folder = submissions / student / LESSON
-        folder.mkdir(parents=True)
-        nbformat.write(make_submission(LESSON, answered), folder / f"{LESSON}.ipynb")
-    serial = grade(submissions, tmp_path / "serial", log=print)
-    parallel = grade(submissions, tmp_path / "parallel", workers=2, log=print)
-    assert {s: r[LESSON]["score"] for s, r in parallel.items()} == {"ada": 12, "bo": 2, "cy": 0}
-    assert parallel == serial
 
 
 def test_samples_verb_writes_every_lesson_in_nbgraders_layout_and_never_overwrites(tmp_path, capsys):

@@ -53,6 +53,18 @@ def _models():
     yield "vgg11", vgg, torch.randn(2, 3, 32, 32)
 
 
+def _each_model_checked_untouched():
+    """Each test model, in train mode, with its input. Once the caller's checks on one model
+    are done (the loop asks for the next), asserts that the student's function left that model
+    and its input as they were."""
+    for name, model, x in _models():
+        model.train()
+        modules, modes, x_before = [id(m) for m in model.modules()], \
+            [m.training for m in model.modules()], x.clone()
+        yield name, model, x
+        _assert_untouched(name, model, modules, modes, x, x_before)
+
+
 def _assert_untouched(name, model, modules, modes, x, x_before):
     assert [id(m) for m in model.modules()] == modules, f"{name}: modules were replaced"
     assert [m.training for m in model.modules()] == modes, f"{name}: restore every module's mode"
@@ -66,10 +78,7 @@ def _assert_untouched(name, model, modules, modes, x, x_before):
 
 @hidden_check
 def check_input_gradient(student) -> None:
-    for name, model, x in _models():
-        model.train()
-        modules, modes, x_before = [id(m) for m in model.modules()], \
-            [m.training for m in model.modules()], x.clone()
+    for name, model, x in _each_model_checked_untouched():
         for targets in (None, 2, [0, 3]):
             got = student(model, x, targets)
             want = reference.input_gradient(model, x, targets)
@@ -77,15 +86,11 @@ def check_input_gradient(student) -> None:
             assert relative_diff(got, want) < TOLERANCE, \
                 f"{name}, targets={targets}: differs from the reference by " \
                 f"{relative_diff(got, want):.3g} (relative; did you use eval mode?)"
-        _assert_untouched(name, model, modules, modes, x, x_before)
 
 
 @hidden_check
 def check_attribution_with_rule(student) -> None:
-    for name, model, x in _models():
-        model.train()
-        modules, modes, x_before = [id(m) for m in model.modules()], \
-            [m.training for m in model.modules()], x.clone()
+    for name, model, x in _each_model_checked_untouched():
         for rule in RULES:
             got = student(model, x, [1, 2], rule)
             want = reference.attribution_with_rule(model, x, [1, 2], rule)
@@ -97,4 +102,3 @@ def check_attribution_with_rule(student) -> None:
             single = student(model, x[1:2], [2], rule)
             assert relative_diff(single, want[1:2]) < TOLERANCE, \
                 f"{name}, rule {rule!r}: the batch result differs from the image alone"
-        _assert_untouched(name, model, modules, modes, x, x_before)
