@@ -8,53 +8,13 @@ student of a single batch, which grades only two notebooks.
 from __future__ import annotations
 
 import csv
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.build import lesson_sources
 from autograder.samples import make_submission
-
-LESSON, OTHER = "01_finetune_resnet", "02_gradcam_tutorial"
-LESSONS = [source.stem for source in lesson_sources()]
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def autograder(*args, cwd=ROOT, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def snapshot(folder: Path) -> dict:
-    """Every file and folder under ``folder`` (hidden ones too) with its bytes."""
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
-            for p in sorted(Path(folder).rglob("*"))}
-
-
-def one_paragraph_error(run: subprocess.CompletedProcess) -> str:
-    """The message of a refused command: exit code 2, one line on stderr, no traceback."""
-    assert run.returncode == 2, (run.returncode, run.stdout[-2000:], run.stderr[-3000:])
-    assert "Traceback" not in run.stderr + run.stdout, run.stderr[-3000:]
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
-    return lines[0]
-
-
-def write(path: Path, nb) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from cli_runs import LESSON, LESSONS, OTHER, autograder, one_paragraph_error, snapshot, write
 
 
 # ---------------------------------------------------------------- a folder nobody can be graded in
@@ -200,116 +160,3 @@ def test_feedback_and_export_after_the_batch(graded_class):
     message = one_paragraph_error(run)
     assert "none of them was graded in" in message and "--workdir they were graded in" in message
     assert snapshot(graded_class["submissions"]) == graded_class["before"]
-
-
-# ---------------------------------------------------------------- gradebooks that cannot be used
-
-@pytest.fixture(scope="module")
-def small_class(tmp_path_factory):
-    submissions = tmp_path_factory.mktemp("small") / "submissions"
-    write(submissions / "ada" / LESSON / f"{LESSON}.ipynb", make_submission(LESSON, "all"))
-    return submissions
-
-
-def _bad_gradebooks(tmp: Path) -> dict:
-    """{case: (--db URL, words the message must hold)}; the files they name are in ``tmp``."""
-    text = tmp / "notes.txt"
-    text.write_text("my notes, not a database\n")
-    return {
-        "unreachable": (f"postgresql+psycopg2://grader@127.0.0.1:{closed_port()}/gradebook",
-                        ["cannot connect to postgresql+psycopg2://grader@127.0.0.1:",
-                         "Connection refused", "Is the server running"]),
-        "postgres://": ("postgres://grader@127.0.0.1:5432/gradebook",
-                        ["postgres:// is not a driver SQLAlchemy knows",
-                         "write postgresql+psycopg2://grader@127.0.0.1:5432/gradebook"]),
-        "postgresql://": ("postgresql://grader:secret@127.0.0.1:5432/gradebook",
-                          ["postgresql:// is not installed",
-                           "write postgresql+psycopg2://grader:***@"]),
-        "mysql://": ("mysql://grader@127.0.0.1/gradebook",
-                     ["driver for mysql:// is not installed", "MySQLdb"]),
-        "not a URL": ("gradebook.db", ["is not a database URL", "sqlite:///PATH/gradebook.db"]),
-        "no such folder": (f"sqlite:///{tmp / 'no-such-folder' / 'gradebook.db'}",
-                           ["the folder", "no-such-folder does not exist"]),
-        "a folder": (f"sqlite:///{tmp}", ["is a folder; the gradebook is a file in it"]),
-        "a text file": (f"sqlite:///{text}", ["file is not a database",
-                                              "choose another --db path"]),
-    }
-
-
-@pytest.mark.parametrize("verb, cases", [
-    ("grade", ["unreachable", "postgres://", "postgresql://", "mysql://", "not a URL",
-               "no such folder", "a folder", "a text file"]),
-    ("export", ["unreachable", "postgres://", "not a URL", "a text file"]),
-    ("feedback", ["unreachable", "postgres://", "a folder", "a text file"]),
-])
-def test_a_gradebook_that_cannot_be_used_is_one_paragraph(tmp_path, small_class, verb, cases):
-    bad = _bad_gradebooks(tmp_path)
-    before, user_files = snapshot(small_class), snapshot(tmp_path)
-    for case in cases:
-        db_url, words = bad[case]
-        args = [verb] + ([small_class] if verb == "grade" else [])
-        run = autograder(*args, "--workdir", tmp_path / "work", "--db", db_url, timeout=300)
-        message = one_paragraph_error(run)
-        assert "secret" not in message and "nbgrader db upgrade" not in message
-        for word in words:
-            assert word in message, (case, message)
-    assert snapshot(small_class) == before
-    after = snapshot(tmp_path)  # the user's files beside it too (grade may make its workdir)
-    assert {k: v for k, v in after.items() if not k.startswith("work")} == user_files
-
-
-@pytest.mark.parametrize("verb", ["export", "feedback"])
-def test_export_and_feedback_before_grading_say_so_and_write_nothing(tmp_path, verb):
-    run = autograder(verb, "--workdir", tmp_path / "new", timeout=300)
-    message = one_paragraph_error(run)
-    assert f"no gradebook at {tmp_path / 'new' / 'gradebook.db'}" in message
-    assert "Grade first" in message
-    assert not (tmp_path / "new").exists()  # no empty CSV, no empty gradebook
-
-
-def _database(postgres_url: str, name: str, sql: str = "") -> str:
-    """A new database ``name`` on the test server (with ``sql`` run in it); its URL."""
-    import psycopg2
-
-    server = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-        cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
-    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    if sql:
-        connection = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
-        with connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-        connection.close()
-    return url
-
-
-def test_postgresql_gradebooks_that_cannot_be_used(tmp_path, small_class, postgres_url):
-    empty = _database(postgres_url, "bad_commands_empty")
-    other = _database(postgres_url, "bad_commands_other",
-                      "CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (7)")
-    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
-    before = snapshot(small_class)
-    for args, words in [
-        (["export", "--db", empty], ["holds no grades yet", "grade into it first"]),
-        (["feedback", "--db", empty], ["holds no grades yet"]),
-        (["grade", small_class, "--db", other], ["already holds tables of something else",
-                                                 "invoices", "nothing of the other"]),
-        (["grade", small_class, "--db", missing], ['database "no_such_database" does not exist',
-                                                   "createdb"]),
-    ]:
-        message = one_paragraph_error(autograder(*args, "--workdir", tmp_path / "work",
-                                                 timeout=300))
-        for word in words:
-            assert word in message, message
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(other)
-    with engine.connect() as connection:  # the other application's data is as it was
-        assert sqlalchemy.inspect(connection).get_table_names() == ["invoices"]
-        assert connection.execute(sqlalchemy.text("SELECT id FROM invoices")).all() == [(7,)]
-    engine.dispose()
-    assert snapshot(small_class) == before

@@ -1,6 +1,6 @@
 """The visible tests catch the usual mistakes, and say why.
 
-Every mistake of tests/visible_mistakes.py is applied to the lesson's own solution (a textual
+Every mistake of tests/visible_mistakes/ is applied to the lesson's own solution (a textual
 replacement in the answer cell), and the exercise's visible test must then fail with a message
 that contains the listed words. The unmodified solution must pass every visible test without
 writing to stderr (nbgrader scores a test cell that does as 0).
@@ -104,7 +104,7 @@ def _meta(cell) -> dict:
 # One live kernel per lesson until the module ends: the solution test and the mistakes of a
 # lesson run in different test functions, and pytest runs a function's parameters before the
 # next function's, so a kernel closed when the next lesson starts would be set up twice
-# (lesson 06's set-up takes about 30 s). Six kernels take about 3 GB of memory.
+# (lesson 06's set-up takes about 30 s). The five kernels (lessons 02-06) hold about 4.8 GB.
 _kernel: dict[str, LessonKernel] = {}
 
 

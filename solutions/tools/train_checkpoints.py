@@ -54,7 +54,7 @@ def _earlier_stage(path) -> dict | None:
             "dataset_fingerprint": earlier.get("dataset_fingerprint")}
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--image-size", type=int, default=224)
@@ -71,28 +71,12 @@ def main(argv=None) -> int:
                              "(e.g. to adapt a classifier to a new version of the data)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="where to train (scoring is always on the CPU, as the tests score)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    torch.manual_seed(args.seed)
+
+def save_both(args, model, best_state, best_epoch, history, seconds) -> None:
+    """Write the last epoch's and the best-by-validation weights, each scored on every split."""
     manifest = json.loads((data_root() / "manifest.json").read_text())
-    train_transform, eval_transform = make_transforms(args.image_size)
-    train_loader = DataLoader(ImageDataset(split_dir("train"), transform=train_transform),
-                              batch_size=args.batch_size, shuffle=True)
-    val_loader = DataLoader(ImageDataset(split_dir("val"), transform=eval_transform),
-                            batch_size=64)
-    model = build_resnet18(len(CLASS_NAMES), pretrained="auto" if args.init == "auto" else False)
-    if args.start_from:
-        from utils.models import load_checkpoint
-
-        model, earlier = load_checkpoint(args.start_from)
-        model.init_weights = earlier.get("init_weights", "unknown")  # where the weights began
-    start = time.perf_counter()
-    history, best_state, best_epoch = fit(model, train_loader, val_loader, args.epochs, args.lr,
-                                          args.device)
-    seconds = time.perf_counter() - start
-    model.cpu()
-    print(f"trained {args.epochs} epochs in {seconds / 60:.1f} min from {model.init_weights} weights")
-
     best = build_resnet18(len(CLASS_NAMES), pretrained=False)
     best.load_state_dict(best_state)
     best.init_weights = model.init_weights
@@ -114,6 +98,10 @@ def main(argv=None) -> int:
                                test_acc=accuracies["test"], **common)
         print(f"{path.name}: epoch {epoch}, " + ", ".join(
             f"{split} {acc:.1%}" for split, acc in accuracies.items()))
+
+
+def save_figures(args, model, history) -> None:
+    """The training curves and the final model's test confusion matrix, beside the checkpoints."""
     plot_training_curves(history).savefig(args.out / "training_curves.png", dpi=80)
     _, eval_transform = make_transforms(args.image_size)
     _, _, predictions, labels = evaluate(
@@ -123,8 +111,31 @@ def main(argv=None) -> int:
     plot_confusion_matrix(confusion_matrix(predictions, labels, len(CLASS_NAMES)), CLASS_NAMES,
                           "final checkpoint, test split").savefig(
         args.out / "confusion_matrix.png", dpi=80)
-    return 0
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    train_transform, eval_transform = make_transforms(args.image_size)
+    train_loader = DataLoader(ImageDataset(split_dir("train"), transform=train_transform),
+                              batch_size=args.batch_size, shuffle=True)
+    val_loader = DataLoader(ImageDataset(split_dir("val"), transform=eval_transform),
+                            batch_size=64)
+    model = build_resnet18(len(CLASS_NAMES), pretrained="auto" if args.init == "auto" else False)
+    if args.start_from:
+        from utils.models import load_checkpoint
+
+        model, earlier = load_checkpoint(args.start_from)
+        model.init_weights = earlier.get("init_weights", "unknown")  # where the weights began
+    start = time.perf_counter()
+    history, best_state, best_epoch = fit(model, train_loader, val_loader, args.epochs, args.lr,
+                                          args.device)
+    seconds = time.perf_counter() - start
+    model.cpu()
+    print(f"trained {args.epochs} epochs in {seconds / 60:.1f} min from {model.init_weights} weights")
+    save_both(args, model, best_state, best_epoch, history, seconds)
+    save_figures(args, model, history)
+    return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())
