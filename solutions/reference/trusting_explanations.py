@@ -40,13 +40,13 @@ def energy_shares(maps, masks):
     return torch.stack(shares, dim=1)
 
 
-# from solutions/lessons/06_trusting_explanations.py:256
+# from solutions/lessons/06_trusting_explanations.py:258
 def to_saliency(attributions):
     """One map per image from an attribution (N, C, H, W): sum over C of |attribution|, (N, H, W)."""
     return attributions.abs().sum(dim=1)
 
 
-# from solutions/lessons/06_trusting_explanations.py:286
+# from solutions/lessons/06_trusting_explanations.py:288
 def deletion_curve(model, images, saliency, targets, steps=20, baseline=None):
     """Softmax probability of each image's target class as its top-ranked pixels are replaced.
 
@@ -79,7 +79,7 @@ def deletion_curve(model, images, saliency, targets, steps=20, baseline=None):
     return torch.stack(curve, dim=1)
 
 
-# from solutions/lessons/06_trusting_explanations.py:369
+# from solutions/lessons/06_trusting_explanations.py:371
 def insertion_curve(model, images, saliency, targets, steps=20, baseline=None):
     """The insertion curve (N, steps + 1): start from `baseline` (None: zeros) and put back the
     image's pixels in order of decreasing saliency. Column 0 is the baseline alone, column
@@ -88,13 +88,13 @@ def insertion_curve(model, images, saliency, targets, steps=20, baseline=None):
     return deletion_curve(model, start, saliency, targets, steps, baseline=images)
 
 
-# from solutions/lessons/06_trusting_explanations.py:399
+# from solutions/lessons/06_trusting_explanations.py:401
 def curve_auc(curves):
     """Area under each curve (N, S + 1) with x from 0 to 1 in steps of 1/S (trapezoids): (N,)."""
     return torch.trapezoid(curves, dx=1.0 / (curves.shape[1] - 1), dim=1)
 
 
-# from solutions/lessons/06_trusting_explanations.py:504
+# from solutions/lessons/06_trusting_explanations.py:508
 def spearman(maps_a, maps_b):
     """Spearman rank correlation per image between two batches of maps of equal shape (N, ...).
 
@@ -111,7 +111,7 @@ def spearman(maps_a, maps_b):
     return map_correlation(average_ranks(maps_a), average_ranks(maps_b))
 
 
-# from solutions/lessons/06_trusting_explanations.py:552
+# from solutions/lessons/06_trusting_explanations.py:556
 def cascading_randomisation(model, layer_names, seed=0):
     """[copy with layer_names[0] re-initialised, copy with layer_names[0] and [1], ...].
 
