@@ -29,7 +29,7 @@ except ModuleNotFoundError:  # Python 3.10: Jupytext depends on tomli there
     import tomli as tomllib
 
 from autograder import gating
-from autograder.build import REPO_ROOT, lesson_sources
+from autograder.build import REPO_ROOT
 from autograder.markers import leaked_markers, solution_blocks
 
 DEFAULT_TARGET = REPO_ROOT / "release"

@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 import pytest
 
-from autograder.build import COURSE_DIR, REPO_ROOT, build, lesson_sources, module_name
+from autograder.build import COURSE_DIR, REPO_ROOT, build, lesson_sources
 from autograder.release import scan, secret_lines
 
 LESSONS = [source.stem for source in lesson_sources()]
