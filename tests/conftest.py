@@ -62,6 +62,16 @@ def graded_samples(tmp_path_factory, plants):
     return root, grade(root / "submissions", workdir=root / "course", log=print)
 
 
+def copy_students(submissions, students, target):
+    """Copy ``students``' folders out of a shared batch's ``submissions`` into ``target`` (a
+    new submissions folder to grade again) and return ``target``."""
+    import shutil
+
+    for student in students:
+        shutil.copytree(submissions / student, target / student)
+    return target
+
+
 # the adversarial batch's per-cell limit: endless loops end sooner than the course's 120 s
 ADVERSARIAL_TIMEOUT_S = 30
 

@@ -3,11 +3,12 @@
 One batch of lesson-02 submissions, each broken or dishonest in one way (autograder/adversarial.py),
 is graded with real nbgrader into a real gradebook (on the embedded Dask cluster of 2 workers,
 with a per-cell limit shorter than the course's), once per session: the `adversarial_batch`
-fixture of tests/conftest.py. Grading on a
-cluster of other machines, into PostgreSQL: tests/test_dask_grading.py. Every case checks its exact score, the tests
-that lost points and the reason.
+fixture of tests/conftest.py. Grading on a cluster of other machines, into PostgreSQL:
+tests/test_dask_grading.py. Every case checks its exact score, the tests that lost points and
+the reason.
 """
 import csv
+import shutil
 import json
 
 import nbformat
@@ -18,7 +19,7 @@ from autograder.build import COURSE_DIR
 from autograder.grading import REPORT, export, grade
 from autograder.ledger import Ledger
 from autograder.samples import make_submission
-from conftest import ADVERSARIAL_TIMEOUT_S
+from conftest import ADVERSARIAL_TIMEOUT_S, copy_students
 
 
 @pytest.fixture(scope="module")
@@ -104,21 +105,21 @@ def test_feedback_tells_the_student_why_points_were_withdrawn(graded):
 
 
 def test_a_rerun_skips_what_is_done_and_regrades_what_changed(graded, tmp_path):
-    import shutil
-
     shared, scores, _, _ = graded
     root = tmp_path / "batch"  # a copy: the session's batch stays as it was graded
     for folder in ("submissions", "work"):
         shutil.copytree(shared / folder, root / folder)
     lines = []
-    again = grade(root / "submissions", root / "work", workers=2, timeout=ADVERSARIAL_TIMEOUT_S, log=lines.append)
+    again = grade(root / "submissions", root / "work", workers=2, timeout=ADVERSARIAL_TIMEOUT_S,
+                  log=lines.append)
     assert again == scores
     assert any(line.startswith(f"grading 0 of {len(CASES)} ") for line in lines), lines
     # the student fixes the endless loop: only that submission is graded again
     fixed = root / "submissions" / "loops-after-def" / LESSON / f"{LESSON}.ipynb"
     nbformat.write(make_submission(LESSON, "all"), fixed)
     lines.clear()
-    again = grade(root / "submissions", root / "work", timeout=ADVERSARIAL_TIMEOUT_S, log=lines.append)
+    again = grade(root / "submissions", root / "work", timeout=ADVERSARIAL_TIMEOUT_S,
+                  log=lines.append)
     assert any(line.startswith(f"grading 1 of {len(CASES)} ") for line in lines), lines
     assert again["loops-after-def"][LESSON]["score"] == FULL  # the override was undone
     assert not Ledger(root / "work").get("loops-after-def", LESSON)["findings"]
@@ -126,13 +127,10 @@ def test_a_rerun_skips_what_is_done_and_regrades_what_changed(graded, tmp_path):
 
 def test_parallel_workers_record_the_same_scores_as_one(graded, tmp_path):
     """The batch was graded by 2 workers; one worker grades a few of its cases again."""
-    import shutil
-
     root, parallel, _, _ = graded
     students = ("complete", "partial", "raises-after-def")
-    for student in students:
-        shutil.copytree(root / "submissions" / student, tmp_path / "submissions" / student)
-    serial = grade(tmp_path / "submissions", tmp_path / "serial", workers=1,
+    submissions = copy_students(root / "submissions", students, tmp_path / "submissions")
+    serial = grade(submissions, tmp_path / "serial", workers=1,
                    timeout=ADVERSARIAL_TIMEOUT_S)
     assert serial == {student: parallel[student] for student in students}
     ledger = Ledger(root / "work")  # and both of the batch's workers did grade
