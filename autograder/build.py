@@ -160,8 +160,7 @@ def cell_start_lines(source: Path, count: int) -> list[int]:
 
 def generate_student_notebook(source_nb, lesson_id: str) -> nbformat.NotebookNode:
     """Run nbgrader's generate_assignment on the source notebook in a scratch course folder."""
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
+    from autograder.nbgrader_api import CourseDirectory, NbGraderAPI
 
     with tempfile.TemporaryDirectory(prefix="gradcam-build-") as scratch:
         scratch = Path(scratch)

@@ -23,10 +23,12 @@ FAST_MODE_ENV = {"COURSE_FAST": "1", "NBGRADER_EXECUTION": "validate"}
 
 
 @contextmanager
-def environment(**values: str):
-    """Set environment variables for a notebook run (a kernel inherits them), then restore them."""
+def environment(**values: str | None):
+    """Set environment variables for a notebook run (a kernel inherits them), then restore them.
+    A value of None removes the variable for the run."""
     previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        os.environ.pop(key, None) if value is None else os.environ.update({key: value})
     try:
         yield
     finally:

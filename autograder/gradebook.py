@@ -10,7 +10,7 @@ from autograder.ledger import Ledger
 
 def read_scores(db_url: str, pairs) -> dict:
     """Scores recorded in the gradebook for the given (student, assignment) pairs."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from autograder.nbgrader_api import Gradebook, MissingEntry
 
     scores: dict = {}
     with Gradebook(db_url) as gradebook:
@@ -27,7 +27,7 @@ def read_scores(db_url: str, pairs) -> dict:
 
 def auto_scores(db_url: str, student: str, assignment: str) -> dict:
     """{grade id: nbgrader's automatic score} of one submission, before any manual score."""
-    from nbgrader.api import Gradebook
+    from autograder.nbgrader_api import Gradebook
 
     with Gradebook(db_url) as gradebook:
         submission = gradebook.find_submission(assignment, student)
@@ -36,7 +36,7 @@ def auto_scores(db_url: str, student: str, assignment: str) -> dict:
 
 def all_submissions(db_url: str) -> list[tuple[str, str]]:
     """(student, assignment) for every submission recorded in the gradebook."""
-    from nbgrader.api import Gradebook
+    from autograder.nbgrader_api import Gradebook
 
     with Gradebook(db_url) as gradebook:
         return sorted((s.student.id, s.assignment.name)
@@ -87,7 +87,7 @@ def export(db_url: str, out_dir: Path) -> tuple[Path, Path]:
 
 
 def _max_score(db_url: str, assignment: str) -> float:
-    from nbgrader.api import Gradebook, MissingEntry
+    from autograder.nbgrader_api import Gradebook, MissingEntry
 
     with Gradebook(db_url) as gradebook:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -36,9 +37,9 @@ def api(workdir: Path, db_url: str, kernel_ipc: Path | None = None, timeout: int
     ``workdir/RETURNED``) without running them again: the same nbgrader steps, less clearing
     the outputs and executing. ``threads``: each grading kernel's share of the cores.
     """
-    from nbgrader.apps import NbGraderAPI
     from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.nbgrader_api import CourseDirectory, NbGraderAPI
 
     config = nbgrader_config()
     config.CourseDirectory.root = str(workdir)
@@ -108,17 +109,22 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
     batch = find_submissions(submissions_dir)  # a folder nobody in it can be graded: stop here
     workdir.mkdir(parents=True, exist_ok=True)
     check_database(db_url, graded=False)
-    sources = _register(workdir, db_url, batch.pairs)
     ledger = Ledger(workdir)
     _record_mistakes(ledger, batch, log)
     jobs = _take_in_all(Path(submissions_dir), workdir, batch.pairs, ledger,
                         set(all_submissions(db_url)), force, log)
     log(f"grading {len(jobs)} of {len(batch.pairs)} submissions "
         f"({len(batch.pairs) - len(jobs)} unchanged since they were graded or unreadable)")
-    if jobs:
-        with cluster.connected(scheduler, workers, log) as client:
-            log(f"on {cluster.wait_for_workers(client)} Dask workers")
-            _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log)
+    if not jobs:
+        _register(workdir, db_url, batch.pairs)
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the lessons are registered here while the workers start (each imports torch)
+            registering = pool.submit(_register, workdir, db_url, batch.pairs)
+            with cluster.connected(scheduler, workers, log) as client:
+                sources = registering.result()
+                log(f"on {cluster.wait_for_workers(client)} Dask workers")
+                _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log)
     ignored = "".join(f"  {path}\n" for path in batch.ignored)
     (workdir / REPORT).write_text(ledger.report() + (
         f"Not in any lesson folder, so not graded ({Path(submissions_dir)}/):\n{ignored}"
@@ -128,7 +134,7 @@ def grade(submissions_dir: Path, workdir: Path = DEFAULT_WORKDIR, db_url: str | 
 
 def _register(workdir: Path, db_url: str, pairs) -> dict:
     """Register the lessons and students in the gradebook; return {lesson: source bytes}."""
-    from nbgrader.api import Gradebook
+    from autograder.nbgrader_api import Gradebook
 
     assignments = sorted({assignment for _, assignment in pairs})
     if assignments:  # (with none, the build's helper would write every lesson)

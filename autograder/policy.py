@@ -84,7 +84,7 @@ def _error_name(cell) -> str | None:
 def apply(db_url: str, assignment: str, student: str, notebook: str,
           found: list[Finding], previous: list[dict]) -> list[dict]:
     """Undo ``previous`` overrides, write the findings as manual scores; return the overrides."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from autograder.nbgrader_api import Gradebook, MissingEntry
 
     overrides = []
     with Gradebook(db_url) as gradebook:

@@ -31,13 +31,17 @@ DASK = Path(sys.executable).with_name("dask")
 SUBSET = ("complete", "partial", "kills-kernel", "patches-allclose", "floods-output", "not-json")
 KILLED = ("k-complete", "k-partial", "k-raises")
 KILLED_CASES = {"k-complete": "complete", "k-partial": "partial", "k-raises": "raises-after-def"}
-THREADS = "import os\nprint('threads', os.environ['OMP_NUM_THREADS'], torch.get_num_threads())"
+# what the kernel was given: its share of the cores, and no malloc trim threshold (see worker.py)
+THREADS = ("import os\nprint('threads', os.environ['OMP_NUM_THREADS'], torch.get_num_threads(), "
+           "os.environ.get('MALLOC_TRIM_THRESHOLD_'))")
 
 
 def _start(command, folder: Path, log: str) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
-    # a worker's temporary files (its private nbgrader course) stay in its own folder
-    env = {**os.environ, "TMPDIR": str(folder), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}
+    # a worker's temporary files (its private nbgrader course) stay in its own folder; the
+    # trim threshold is what a Dask nanny gives the workers it starts
+    env = {**os.environ, "TMPDIR": str(folder), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2",
+           "MALLOC_TRIM_THRESHOLD_": "65536"}
     with (folder / log).open("w") as stream:
         return subprocess.Popen(command, cwd=folder, env=env, stdout=stream,
                                 stderr=subprocess.STDOUT)
@@ -177,7 +181,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_records_nothing_twice(remot
     graded = nbformat.read(tmp_path / "work" / "autograded" / "k-complete" / LESSON /
                            f"{LESSON}.ipynb", as_version=4)
     share = max(1, cluster.cores() // 2)  # two single-thread workers on this machine
-    assert f"threads {share} {share}" in graded.cells[-1].outputs[0]["text"]
+    assert f"threads {share} {share} None" in graded.cells[-1].outputs[0]["text"]
     print(f"killed {victim}; {survivor} graded the rest")
 
 

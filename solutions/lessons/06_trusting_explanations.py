@@ -172,7 +172,7 @@ def other_plant_masks(paths, size):
 
 
 size = (info["image_size"], info["image_size"])
-chosen = balanced_subset(test_set, 40).indices if FAST else list(range(len(test_set)))
+chosen = balanced_subset(test_set, 16).indices if FAST else list(range(len(test_set)))
 all_images = torch.stack([test_set[i][0] for i in chosen])
 all_labels = torch.tensor([test_set.labels[i] for i in chosen])
 plant_masks = torch.stack([test_set.mask(i, size=size) for i in chosen])
@@ -441,10 +441,10 @@ def explanation_maps(model, x, classes, generator):
 
 
 curve_set = balanced_subset(test_set, 4 if FAST else 16)
-x = torch.stack([curve_set[i][0] for i in range(len(curve_set))])
+x = torch.stack([curve_set[i][0] for i in range(1 if FAST else len(curve_set))])
 with torch.no_grad():
     classes = model(x).argmax(dim=1)
-STEPS = 5 if FAST else 20
+STEPS = 3 if FAST else 20
 blurred = gaussian_blur(x, kernel_size=51, sigma=20.0)
 maps = explanation_maps(model, x, classes, torch.Generator().manual_seed(0))
 start = time.perf_counter()
@@ -616,9 +616,9 @@ hidden_checks.check_cascading_randomisation(cascading_randomisation)
 # same class on every randomised copy.
 
 # %%
-stages = ["fc", "layer4", "conv1"] if FAST else \
+stages = ["fc", "conv1"] if FAST else \
     ["fc", "layer4", "layer3", "layer2", "layer1", "bn1", "conv1"]
-probe = x[: 2 if FAST else 8]
+probe = x[: 1 if FAST else 8]
 probe_classes = classes[: len(probe)]
 methods = ["Grad-CAM", "Guided Backprop", "Guided Grad-CAM", "input gradient"]
 start = time.perf_counter()
@@ -744,7 +744,7 @@ def fine_tune_without_cue(net, train, epochs, generator):
 
 if SHORTCUT_READY:
     start = time.perf_counter()
-    shortcut_train = shortcut_split("train", 32 if FAST else 400, cue_size)
+    shortcut_train = shortcut_split("train", 16 if FAST else 400, cue_size)
     fixed_model = fine_tune_without_cue(shortcut_model, shortcut_train, 1 if FAST else 3,
                                         torch.Generator().manual_seed(0))
     print(f"fine-tuned on {len(shortcut_train[0])} images in {time.perf_counter() - start:.0f} s")
