@@ -166,6 +166,8 @@ def _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log) -> N
         entry = entries[result["student"], result["assignment"]]
         entry["notes"] = entry["notes"] + result["notes"]
         entry["worker"] = result["worker"]
+        if "seconds" in result:  # how long the worker took over it (kernel start included)
+            entry["seconds"] = result["seconds"]
         _record(ledger, db_url, workdir, result, entry, log)
 
 
@@ -233,7 +235,7 @@ def _record(ledger, db_url, workdir, result, entry, log) -> None:
     entry["notes"] = entry["notes"] + dropped_outputs(graded)
     ledger.record(student, assignment, **entry, status="graded", overrides=overrides,
                   findings=[f.as_dict() for f in found])
-    log(f"{student}/{assignment}: graded on {result['worker']}")
+    log(f"{student}/{assignment}: graded on {result['worker']} in {result['seconds']} s")
 
 
 def _save_scores(workdir: Path, db_url: str, result: dict) -> str:

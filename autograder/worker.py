@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -54,9 +55,10 @@ def grade_submission(task: dict, source: bytes) -> dict:
     timeout, test_code (the grading machine's `test_code_digest`), host_threads.
 
     Returns {"student", "assignment", "worker", "error", "notes", "notebook" (bytes),
-    "scores" {grade id: score}, "comments" {grade id: comment}}; "refused" instead of "error"
-    when this worker's hidden tests are not the grading machine's.
+    "scores" {grade id: score}, "comments" {grade id: comment}, "seconds" (spent here)};
+    "refused" instead of "error" when this worker's hidden tests are not the grading machine's.
     """
+    started = time.perf_counter()
     student, assignment = task["student"], task["assignment"]
     result = {"student": student, "assignment": assignment, "worker": _address(),
               "error": "", "notes": [], "notebook": None, "scores": {}, "comments": {}}
@@ -80,6 +82,7 @@ def grade_submission(task: dict, source: bytes) -> dict:
     if not result["error"] and graded.is_file():
         result["notebook"] = graded.read_bytes()
         result["scores"], result["comments"] = _cells(course, assignment, student)
+    result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
 

@@ -17,6 +17,7 @@ import nbformat
 
 from autograder.build import lesson_sources
 from autograder.grading import grade
+from autograder.ledger import Ledger
 from autograder.samples import exercise_ids, make_submission
 
 KINDS = {"complete": 12, "partial": 5, "untouched": 0}  # lesson 01's points for each kind
@@ -46,6 +47,9 @@ def main() -> None:
         full = all(r["score"] == r["max_score"] for r in scores["ada"].values())
         print(f"one complete submission, {len(lessons)} lessons: {seconds:.1f} s "
               f"(full marks: {full})")
+        ledger = Ledger(scratch / "one-work")
+        print("  seconds on its worker, kernel start included: " + ", ".join(
+            f"{lesson[:2]} {ledger.get('ada', lesson)['seconds']}" for lesson in lessons))
 
         lesson = "01_finetune_resnet"
         half = exercise_ids(lesson)[: len(exercise_ids(lesson)) // 2]

@@ -72,8 +72,10 @@ def copy_students(submissions, students, target):
     return target
 
 
-# the adversarial batch's per-cell limit: endless loops end sooner than the course's 120 s
-ADVERSARIAL_TIMEOUT_S = 30
+# The adversarial batch's per-cell limit: endless loops end sooner than with the course's 120 s.
+# Every cell that calls a looping function waits it out (loops-inside: four cells), while the
+# slowest honest cell, printing a million lines (floods-output), took 7 s on 2 cores.
+ADVERSARIAL_TIMEOUT_S = 20
 
 
 @pytest.fixture(scope="session")

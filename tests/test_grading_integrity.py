@@ -135,6 +135,11 @@ def test_parallel_workers_record_the_same_scores_as_one(graded, tmp_path):
     assert serial == {student: parallel[student] for student in students}
     ledger = Ledger(root / "work")  # and both of the batch's workers did grade
     assert len({ledger.get(s, LESSON).get("worker") for s in CASES} - {None}) == 2
+    # each graded entry says how long its worker took: a spinning case at least its cell limit
+    seconds = {s: ledger.get(s, LESSON).get("seconds") for s in CASES
+               if ledger.get(s, LESSON).get("status") == "graded"}
+    assert all(value > 0 for value in seconds.values()), seconds
+    assert seconds["loops-after-def"] >= ADVERSARIAL_TIMEOUT_S, seconds
 
 
 def test_a_damaged_ledger_is_refused_with_advice(tmp_path):
