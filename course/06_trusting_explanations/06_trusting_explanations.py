@@ -795,7 +795,7 @@ start = time.perf_counter()
 curves = {name: (deletion_curve(model, x, m, classes, STEPS),
                  insertion_curve(model, x, m, classes, STEPS, baseline=blurred))
           for name, m in maps.items()}
-print(f"{len(curves) * 2} curves of {STEPS} steps over {len(x)} images in "
+print(f"{len(curves) * 2} curves of {STEPS} steps over {len(x)} image{'s' * (len(x) > 1)} in "
       f"{time.perf_counter() - start:.1f} s")
 aucs = {name: (curve_auc(d), curve_auc(i)) for name, (d, i) in curves.items()}
 print(f"{'method':<17}{'deletion AUC':>14}{'insertion AUC':>15}   (deletion: lower is better)")
@@ -950,7 +950,8 @@ for random_model in cascading_randomisation(model, stages, seed=0):
     randomised_maps.append(stage_maps)
     for name in methods:
         correlations[name].append(spearman(original[name], stage_maps[name]).mean().item())
-print(f"randomisation test over {len(probe)} images in {time.perf_counter() - start:.1f} s")
+print(f"randomisation test over {len(probe)} image{'s' * (len(probe) > 1)} in "
+      f"{time.perf_counter() - start:.1f} s")
 print("Spearman correlation with the trained model's map (mean over images), layers randomised "
       "from the head down:")
 print(f"{'method':<17}" + "".join(f"{'+' + s:>9}" for s in stages))
