@@ -40,8 +40,8 @@ def _start(command, folder: Path, log: str) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     # a worker's temporary files (its private nbgrader course) stay in its own folder; the
     # trim threshold is what a Dask nanny gives the workers it starts
-    env = {**os.environ, "TMPDIR": str(folder), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2",
-           "MALLOC_TRIM_THRESHOLD_": "65536"}
+    env = {**os.environ, "TMPDIR": str(folder),
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2", "MALLOC_TRIM_THRESHOLD_": "65536"}
     with (folder / log).open("w") as stream:
         return subprocess.Popen(command, cwd=folder, env=env, stdout=stream,
                                 stderr=subprocess.STDOUT)
