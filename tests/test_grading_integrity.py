@@ -8,8 +8,8 @@ tests/test_dask_grading.py. Every case checks its exact score, the tests that lo
 the reason.
 """
 import csv
-import shutil
 import json
+import shutil
 
 import nbformat
 import pytest

@@ -99,7 +99,7 @@ def one_pass_guided_gradcam(model, layer, x, targets=None):
     return guided_gradcam(guided, upsample_and_normalise(cam, x.shape[-2:]))
 
 
-# from solutions/lessons/05_guided_gradcam.py:268
+# from solutions/lessons/05_guided_gradcam.py:271
 class GuidedGradCAM:
     """Guided Grad-CAM: ggc = GuidedGradCAM(model, layer); maps = ggc(x, targets=None).
 
@@ -121,7 +121,7 @@ class GuidedGradCAM:
         return one_pass_guided_gradcam(self.model, self.target_layer, x, targets)
 
 
-# from solutions/lessons/05_guided_gradcam.py:323
+# from solutions/lessons/05_guided_gradcam.py:326
 def map_correlation(maps_a, maps_b):
     """Pearson correlation per image between two batches of maps of equal shape (N, ...).
 
