@@ -39,8 +39,12 @@ def connected(scheduler: str | None = None, workers: int | None = None, log=prin
         client = _remote(Client, scheduler)
         cluster = None
     else:
-        # the embedded scheduler reads this as it starts; an existing one has its own setting
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # The embedded scheduler reads these as it starts; an existing one has its own
+        # settings. A saturation of 1 hands a worker its next submission only when it is
+        # free (Dask's default, 1.1, queues a second one on it early), so the batch's order
+        # holds (see `autograder.grading`).
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                              "distributed.scheduler.worker-saturation": 1.0}):
             cluster = LocalCluster(n_workers=workers or cores(), threads_per_worker=1,
                                    processes=True, silence_logs=logging.ERROR,
                                    dashboard_address=":0")  # any free port, never a clash
@@ -105,22 +109,24 @@ def host_threads(client) -> dict:
 
 
 def results(client, tasks: list[dict], sources: dict):
-    """Grade each task (`autograder.worker.grade_submission`) on the cluster; yield each
-    result as it finishes, also for a task no worker could finish (then "refused" or "error").
+    """Grade each task (`autograder.worker.grade_submission`) on the cluster, the first ones
+    first; yield each result as it finishes, also for a task no worker could finish (then
+    "refused" or "error").
 
     ``sources``: {lesson: its nbgrader source notebook's bytes}."""
     from autograder import worker
 
-    # each lesson's source is a task result, not scattered data: when a worker that held it
-    # dies, the scheduler runs the task again elsewhere
-    source_of = {a: client.submit(worker.source_notebook, data, pure=False,
-                                  key=f"source-{a}-{uuid.uuid4().hex[:8]}")
-                 for a, data in sources.items()}
+    # Each task carries its lesson's source notebook (tens of kB, like the submission itself)
+    # and depends on nothing: a worker that dies loses no data another task needs, and the
+    # scheduler hands the tasks out in the batch's order as workers come free (Dask:
+    # the highest priority first).
     common = {"test_code": worker.test_code_digest(), "host_threads": host_threads(client)}
     futures = {client.submit(worker.grade_submission, {**common, **task},
-                             source_of[task["assignment"]], pure=False,
+                             sources[task["assignment"]], pure=False,
+                             priority=len(tasks) - position,
                              key=f"grade-{task['student']}/{task['assignment']}-"
-                                 f"{uuid.uuid4().hex[:8]}"): task for task in tasks}
+                                 f"{uuid.uuid4().hex[:8]}"): task
+               for position, task in enumerate(tasks)}
     tries = client.run_on_scheduler(_allowed_failures) + 1
     for future in _progress(list(futures), len(futures)):
         yield _outcome(future, futures[future], tries)

@@ -155,6 +155,10 @@ def _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log) -> N
     from autograder import cluster
 
     tasks, entries = [], {}
+    # the costliest lessons first, so that a small batch does not end with one long lesson
+    # running on one worker while the others wait (workers take the next task in this order)
+    cost = expected_seconds(ledger, sources)
+    jobs = sorted(jobs, key=lambda job: -cost[job[1]])
     for student, assignment, entry in jobs:
         folder = workdir / "submitted" / student / assignment
         files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
@@ -169,6 +173,19 @@ def _grade_on(client, jobs, sources, workdir, db_url, ledger, timeout, log) -> N
         if "seconds" in result:  # how long the worker took over it (kernel start included)
             entry["seconds"] = result["seconds"]
         _record(ledger, db_url, workdir, result, entry, log)
+
+
+def expected_seconds(ledger: Ledger, sources: dict) -> dict:
+    """{lesson: its expected grading cost}: the mean seconds its submissions took on a worker
+    in this folder before, when every lesson has been graded here; else the size of the
+    lesson's source notebook (how much code it runs), a proxy on another scale."""
+    seconds: dict = {}
+    for entry in ledger.entries.values():
+        if entry.get("seconds") is not None and entry["assignment"] in sources:
+            seconds.setdefault(entry["assignment"], []).append(entry["seconds"])
+    if set(seconds) == set(sources):
+        return {lesson: sum(spent) / len(spent) for lesson, spent in seconds.items()}
+    return {lesson: len(data) for lesson, data in sources.items()}
 
 
 def _record_mistakes(ledger: Ledger, batch: Batch, log) -> None:

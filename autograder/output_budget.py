@@ -26,6 +26,13 @@ class BudgetedExecute(Execute):
 
     output_budget = Integer(BUDGET, help="bytes of output kept per notebook").tag(config=True)
 
+    def __init__(self, *args, **kwargs):
+        from autograder.kernel_forks import ForkingKernelManager
+
+        # grading kernels start as forks of a process that has imported torch and the checks
+        kwargs.setdefault("kernel_manager_class", ForkingKernelManager)
+        super().__init__(*args, **kwargs)
+
     def preprocess(self, nb, resources=None, km=None):
         self._kept = 0
         self._dropped: dict[int, tuple] = {}  # cell index -> (bytes left out, its note)

@@ -22,14 +22,15 @@ def kernel_died(error_text: str) -> bool:
 
 def find_killer(notebook: Path, timeout: int, kernel_ipc: Path | None = None) -> int | None:
     """Index of the cell during which the kernel died when ``notebook`` runs as the grader runs it."""
-    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     nb = nbformat.read(notebook, as_version=4)
     started: list[int] = []
-    manager = (AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(kernel_ipc))
-               if kernel_ipc else AsyncKernelManager(kernel_name="python3"))
+    from autograder.kernel_forks import ForkingKernelManager
+
+    manager = (ForkingKernelManager(kernel_name="python3", transport="ipc", ip=str(kernel_ipc))
+               if kernel_ipc else ForkingKernelManager(kernel_name="python3"))
     client = NotebookClient(nb, km=manager, timeout=timeout, allow_errors=True,
                             resources={"metadata": {"path": str(Path(notebook).parent)}},
                             on_cell_execute=lambda cell, cell_index: started.append(cell_index))

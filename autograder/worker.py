@@ -180,11 +180,6 @@ def warm_up() -> None:
     nbformat.validate(nbformat.v4.new_notebook())
 
 
-def source_notebook(data: bytes) -> bytes:
-    """The lesson's nbgrader source notebook, as a task result that every grading task uses."""
-    return data
-
-
 def _address() -> str:
     """This worker's name in the ledger: its host and its address on the cluster."""
     from distributed import get_worker
