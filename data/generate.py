@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data import CLASS_NAMES
+from data import CLASS_NAMES, ensure
 from data.scenes import render_scene
 
 SPLIT_SIZES = {"train": 800, "val": 200, "test": 80}
@@ -178,11 +178,8 @@ def is_complete(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED,
 
 def ensure_dataset(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED) -> Path:
     """Generate the dataset unless a complete one is already there; return its folder."""
-    root = Path(root)
-    if not is_complete(root, seed):
-        print(f"Generating the plant dataset into {root} (about 20 s, once) ...", file=sys.stderr)
-        generate(root, seed)
-    return root
+    return ensure(root, seed, is_complete, generate,
+                  f"Generating the plant dataset into {root} (about 20 s, once) ...")
 
 
 def main(argv=None) -> int:

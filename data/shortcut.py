@@ -15,12 +15,11 @@ instead of the plant fails the test split, and a saliency map shows where it loo
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from data import CLASS_NAMES
+from data import CLASS_NAMES, ensure
 from data.generate import (DEFAULT_SEED, GENERATOR_VERSION, SPLIT_SIZES, file_stem,
                            is_complete as _is_complete, render_splits, write_image,
                            write_json, write_manifest, write_mask)
@@ -83,10 +82,6 @@ def is_complete(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED) -> bool:
 
 def ensure_dataset(root: Path = DEFAULT_ROOT, seed: int = DEFAULT_SEED) -> Path:
     """Generate the shortcut variant unless a complete one is already there; return its folder."""
-    root = Path(root)
-    if not is_complete(root, seed):
-        print(f"Generating the shortcut variant into {root} (a few seconds, once) ...",
-              file=sys.stderr)
-        generate(root, seed)
-    return root
+    return ensure(root, seed, is_complete, generate,
+                  f"Generating the shortcut variant into {root} (a few seconds, once) ...")
 

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import tempfile
 
+from system_packages import apt_install
+
 
 class PostgresUnavailable(Exception):
     pass
@@ -20,14 +22,9 @@ def _binary(name: str) -> str | None:
 
 
 def _install() -> None:
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise PostgresUnavailable("PostgreSQL is not installed and cannot be installed here "
-                                  "(needs root and apt-get: apt-get install postgresql)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "postgresql"]):
-        if subprocess.run(command, env=env, capture_output=True).returncode != 0:
-            raise PostgresUnavailable(f"{' '.join(command)} failed")
+    why = apt_install("postgresql")
+    if why:
+        raise PostgresUnavailable(f"PostgreSQL is not installed and could not be: {why}")
 
 
 def _free_port() -> int:

@@ -9,16 +9,15 @@ the test's temporary folder. The test fails on any browser console error or bad 
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from lab_server import BAD_LOG_LINE, REPO_ROOT, running_lab
+from system_packages import apt_install
 
 CHROMIUM = Path("/usr/bin/chromium")
 COURSE_DIR = REPO_ROOT / "course"
@@ -32,14 +31,10 @@ EDIT = "# edited in the browser"
 def _chromium() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
-    if os.geteuid() != 0:
-        pytest.skip(f"{CHROMIUM} is missing and the test is not root, so it cannot apt-get "
-                    "install chromium; install it (apt-get install chromium) to run this test")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            pytest.skip(f"{' '.join(command)} failed, so there is no browser to test with:\n"
-                        f"{result.stderr[-1500:]}")
+    why = apt_install("chromium")
+    if why:
+        pytest.skip(f"{CHROMIUM} is missing and could not be installed, so there is no "
+                    f"browser to test with: {why}")
     return CHROMIUM
 
 
