@@ -10,21 +10,25 @@ would; nothing one submission does reaches the next. PyTorch's DataLoader forks 
 torch in the same way.
 
 `ForkingKernelManager` is the kernel manager nbgrader's execution uses while grading (see
-`autograder.output_budget.BudgetedExecute`). A kernel command that is not ipykernel's, or an
-environment variable that is read at import time and differs from the server's, starts a new
-server, so a forked kernel never runs with settings other than the ones it was asked for.
+`autograder.output_budget.BudgetedExecute`). A kernel command that is not ipykernel's is started
+as Jupyter starts it. A kernel environment that differs from the server's (other than the
+variables set anew for each kernel) starts a new server: libraries read some variables once, at
+import (thread counts, malloc settings, matplotlib's backend), so a forked kernel must not
+inherit the server's if they differ from its own.
 """
 from __future__ import annotations
 
 import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
@@ -178,8 +182,6 @@ class ForkServer:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        import shutil
-
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -191,7 +193,8 @@ def fork_kernel(cmd: list[str], env: dict, cwd: str) -> ForkedKernel | None:
     """A kernel forked from this process's fork server, or None when ``cmd`` is not
     ipykernel's launcher run by this interpreter (then the caller starts it as usual)."""
     global _server
-    if not ENABLED or cmd[1:3] != LAUNCHER or os.path.realpath(cmd[0]) != os.path.realpath(sys.executable):
+    ours = os.path.realpath(cmd[0]) == os.path.realpath(sys.executable)
+    if not ENABLED or cmd[1:3] != LAUNCHER or not ours:
         return None
     settings = {k: v for k, v in env.items() if k not in PER_KERNEL}
     with _lock:
@@ -221,13 +224,7 @@ class ForkingKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         if self.provisioner is None:
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or _new_id()
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
             self.provisioner = ForkingProvisioner(kernel_id=self.kernel_id,
                                                   kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)
-
-
-def _new_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())

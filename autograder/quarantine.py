@@ -25,10 +25,10 @@ def find_killer(notebook: Path, timeout: int, kernel_ipc: Path | None = None) ->
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    nb = nbformat.read(notebook, as_version=4)
-    started: list[int] = []
     from autograder.kernel_forks import ForkingKernelManager
 
+    nb = nbformat.read(notebook, as_version=4)
+    started: list[int] = []
     manager = (ForkingKernelManager(kernel_name="python3", transport="ipc", ip=str(kernel_ipc))
                if kernel_ipc else ForkingKernelManager(kernel_name="python3"))
     client = NotebookClient(nb, km=manager, timeout=timeout, allow_errors=True,
