@@ -9,8 +9,8 @@ def ensure(root, seed: int, is_complete, generate, announce: str):
     """Generate the dataset at ``root`` unless a complete one is there; return its folder.
 
     One process generates at a time: two that need the data at once (two lessons started
-    together, two test runs) would write the same files. The second
-    waits for the first, then finds the data complete.
+    together, two test runs) would write the same files. The second waits for the first, then
+    finds the data complete.
     """
     import sys
     from pathlib import Path
