@@ -33,11 +33,9 @@ import uuid
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+# and every module of autograder/checks/ (found there, so a new lesson's checks come too)
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "PIL.Image", "torch",
-           "torchvision", "matplotlib", "matplotlib.figure", "autograder.checks.finetune_resnet",
-           "autograder.checks.gradcam_tutorial", "autograder.checks.gradcam_experiments",
-           "autograder.checks.guided_backprop", "autograder.checks.guided_gradcam",
-           "autograder.checks.trusting_explanations", "utils.checking", "utils.datasets",
+           "torchvision", "matplotlib", "matplotlib.figure", "utils.checking", "utils.datasets",
            "utils.figures", "utils.models")
 # matplotlib reads its backend from the environment when it is imported: the one ipykernel
 # sets for its kernels, so that figures still show inline (pyplot itself is not preloaded)
@@ -55,9 +53,14 @@ def serve(requests_fd: int, replies_fd: int) -> None:
     """Import `PRELOAD`, then fork one kernel per request line read from ``requests_fd``;
     write each kernel's pid to ``replies_fd``. Ends when the grader closes its end."""
     import importlib
+    import pkgutil
+
+    import autograder.checks
 
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
-    for name in PRELOAD:
+    checks = [f"autograder.checks.{module.name}"
+              for module in pkgutil.iter_modules(autograder.checks.__path__)]
+    for name in [*PRELOAD, *checks]:
         importlib.import_module(name)
     # children are reaped by the system; the grader watches them by pid
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -152,14 +155,13 @@ class ForkServer:
     def __init__(self, env: dict):
         self.env = env
         self.folder = tempfile.mkdtemp(prefix="kernel-forks-")
-        server_env = {**env, "MPLBACKEND": env.get("MPLBACKEND", INLINE_BACKEND)}
         requests_read, self._requests = os.pipe()
         self._replies, replies_write = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from autograder.kernel_forks import serve; "
                                    f"serve({requests_read}, {replies_write})"],
             stdin=subprocess.DEVNULL, pass_fds=(requests_read, replies_write), cwd=self.folder,
-            env=server_env)
+            env=env)
         os.close(requests_read)
         os.close(replies_write)
         self.requests = os.fdopen(self._requests, "wb", buffering=0)
