@@ -40,8 +40,11 @@ lab: setup data
 	$(PY) -m jupyter lab --config=jupyter_config.py --allow-root --no-browser \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT)
 
+# Two pytest-xdist workers; tests/batch_scheduling.py keeps each graded batch on one worker.
+# Set TEST_WORKERS=0 to run serially (e.g. to read one test's output in order).
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=15
 
 build: setup
 	$(PY) -m autograder build

@@ -50,8 +50,10 @@ from autograder.selfcheck import main
 
 sys.exit(main())
 """
+# The lab tests' scratch folder under course/ (tests/lab_server.py): never part of a bundle.
+LAB_TEST_SCRATCH = "_lab_test_tmp"
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "outputs",
-                                 "plants", "_lab_test_tmp")
+                                 "plants", LAB_TEST_SCRATCH)
 STUDENT_README = """\
 # gradcam-course: your lessons
 

@@ -88,7 +88,7 @@ def grade_submission(task: dict, source: bytes) -> dict:
 
 def _private_course(assignment: str, source: bytes) -> Path:
     """This thread's temporary nbgrader course, with ``assignment`` registered from ``source``."""
-    from autograder.grading import api
+    from autograder.nbgrader_api import api
 
     if not hasattr(_courses, "root"):
         _courses.root = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
@@ -122,7 +122,7 @@ def _autograde(course: Path, assignment: str, student: str, timeout: int | None,
 
     from autograder import quarantine
     from autograder.execution import environment
-    from autograder.grading import api
+    from autograder.nbgrader_api import api
 
     notes: list[str] = []
     # every thread pool a kernel may start (OpenMP, MKL, torch) gets this worker's share only

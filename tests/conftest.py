@@ -2,7 +2,20 @@
 import matplotlib
 import pytest
 
+from batch_scheduling import SharedBatchScheduling, unit_rank
+
 matplotlib.use("Agg")  # tests draw figures without a display
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs on xdist workers: see batch_scheduling.py for how work is shared."""
+    return SharedBatchScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    """The files that grade a shared batch first (a stable sort: each file keeps its order)."""
+    items.sort(key=lambda item: unit_rank(item.path))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,10 +19,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+
+from autograder.release import LAB_TEST_SCRATCH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -34,6 +37,27 @@ STOP_TIMEOUT_S = 10
 # warnings the course's configuration exists to prevent.
 BAD_LOG_LINE = re.compile(r"^\[(E|C) |Traceback|No nbgrader_config\.py|websocket_ping_timeout",
                           re.MULTILINE)
+
+
+@contextmanager
+def course_scratch(owner: str):
+    """course/_lab_test_tmp/<owner>/ (the lab serves course/), made empty and removed afterwards,
+    even if a test fails. Each test module names its own folder: `make test` runs modules side
+    by side, and one must never remove the lessons another has open."""
+    path = REPO_ROOT / "course" / LAB_TEST_SCRATCH / owner
+    shutil.rmtree(path, ignore_errors=True)  # left over from an interrupted run
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        with suppress(OSError):  # the shared parent goes once no module uses it
+            path.parent.rmdir()
+
+
+def lab_path(path: Path) -> str:
+    """``path`` as the lab names it: relative to course/, with forward slashes."""
+    return path.relative_to(REPO_ROOT / "course").as_posix()
 
 
 def free_port() -> int:

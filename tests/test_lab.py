@@ -23,24 +23,18 @@ from pathlib import Path
 
 import pytest
 
-from lab_server import REPO_ROOT, SERVER_PYTHON, running_lab
+from lab_server import REPO_ROOT, SERVER_PYTHON, course_scratch, lab_path, running_lab
 
 COURSE_DIR = REPO_ROOT / "course"
-TMP_NAME = "_lab_test_tmp"  # scratch folder under course/, removed after the tests
 JUPYTEXT_FACTORY = "Jupytext Notebook"
 LESSON = "01_finetune_resnet"
 
 
 @pytest.fixture(scope="module")
 def scratch_dir():
-    """course/_lab_test_tmp/, created empty and removed afterwards, even if a test fails."""
-    path = COURSE_DIR / TMP_NAME
-    shutil.rmtree(path, ignore_errors=True)  # left over from an interrupted run
-    path.mkdir(parents=True)
-    try:
+    """course/_lab_test_tmp/lab/: this module's scratch folder in what the lab serves."""
+    with course_scratch("lab") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,7 @@ def test_root_is_the_course_folder(lab, scratch_dir):
     assert status == 200, model
     assert model["type"] == "directory" and model["path"] == ""
     names = {entry["name"] for entry in model["content"]}
-    assert TMP_NAME in names, names  # the scratch folder this test made under course/
+    assert lab_path(scratch_dir).split("/")[0] in names, names  # made under course/ by a test
     assert names <= set(os.listdir(COURSE_DIR)), names
     # Not the repository root: students only see the lessons.
     assert not names & {"jupyter_config.py", "Makefile", "solutions", "autograder"}, names
@@ -69,7 +63,8 @@ def test_py_percent_script_opens_as_notebook(lab, scratch_dir):
         "x = 1 + 1\n",
         encoding="utf-8",
     )
-    status, model = lab.request("GET", f"/api/contents/{TMP_NAME}/lesson.py?type=notebook")
+    lesson = lab_path(scratch_dir / "lesson.py")
+    status, model = lab.request("GET", f"/api/contents/{lesson}?type=notebook")
     assert status == 200, model
     assert model["type"] == "notebook", model
     cells = model["content"]["cells"]
@@ -100,7 +95,7 @@ def test_saving_a_notebook_writes_its_py_percent_pair(lab, scratch_dir):
         ],
     }
     body = {"type": "notebook", "format": "json", "content": notebook}
-    status, model = lab.request("PUT", f"/api/contents/{TMP_NAME}/paired.ipynb", body)
+    status, model = lab.request("PUT", f"/api/contents/{lab_path(scratch_dir)}/paired.ipynb", body)
     assert status in (200, 201), model
 
     assert (scratch_dir / "paired.ipynb").is_file()
@@ -213,10 +208,11 @@ def test_validate_from_the_py_gives_the_same_result_as_from_the_ipynb(lab, valid
 
 def test_validate_on_a_py_without_its_notebook_says_what_to_do(lab, scratch_dir):
     (scratch_dir / "lone.py").write_text("# %%\nx = 1\n")
-    status, result = lab.request("POST", f"/assignments/validate?path={TMP_NAME}/lone.py")
+    lone = lab_path(scratch_dir / "lone.py")
+    status, result = lab.request("POST", f"/assignments/validate?path={lone}")
     assert status == 200 and result["success"] is False, result
     assert "lone.ipynb is missing" in result["value"], result
-    assert f"jupytext --set-formats ipynb,py:percent {TMP_NAME}/lone.py" in result["value"]
+    assert f"jupytext --set-formats ipynb,py:percent {lone}" in result["value"]
 
 
 @pytest.mark.parametrize("opened", ["ipynb", "py"])
@@ -227,7 +223,7 @@ def test_saving_an_untouched_lesson_writes_exactly_what_the_build_wrote(lab, scr
     folder.mkdir()
     for ext in ("ipynb", "py"):
         shutil.copy(COURSE_DIR / lesson / f"{lesson}.{ext}", folder)
-    path = f"{TMP_NAME}/{folder.name}/{lesson}.{opened}"
+    path = f"{lab_path(folder)}/{lesson}.{opened}"
     status, model = lab.request("GET", f"/api/contents/{path}?type=notebook&content=1")
     assert status == 200, model
     status, saved = lab.request("PUT", f"/api/contents/{path}",

@@ -4,11 +4,13 @@ Debian's chromium (installed here with apt when it is missing and the test runs 
 the test is skipped and says why), driven by Playwright from the package index with the system
 browser (Playwright's own browser download does not work here). The server is `make lab`'s
 (tests/lab_server.py: same command line and config) in fast mode. The lessons are copies under
-course/_lab_test_tmp/, so the committed lessons are never touched; screenshots are kept under
-the test's temporary folder. The test fails on any browser console error or bad server log line.
+course/_lab_test_tmp/browser/, so the committed lessons are never touched; screenshots (and
+failure.png, where a step failed) are kept under the test's temporary folder. The test fails on
+any browser console error or bad server log line.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -16,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from lab_server import BAD_LOG_LINE, REPO_ROOT, running_lab
+from lab_server import BAD_LOG_LINE, REPO_ROOT, course_scratch, lab_path, running_lab
 from system_packages import apt_install
 
 CHROMIUM = Path("/usr/bin/chromium")
 COURSE_DIR = REPO_ROOT / "course"
-SCRATCH = "_lab_test_tmp"  # the release and test_lab.py skip and clean this name too
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
 VALIDATE_TIMEOUT_MS = 240_000
@@ -54,20 +55,16 @@ def browser():
 
 @pytest.fixture
 def lessons():
-    """Copies of lessons 01 and 02 under course/_lab_test_tmp/, removed afterwards."""
-    root = COURSE_DIR / SCRATCH
-    shutil.rmtree(root, ignore_errors=True)
-    for lesson in ("01_finetune_resnet", "02_gradcam_tutorial"):
-        shutil.copytree(COURSE_DIR / lesson, root / lesson,
-                        ignore=shutil.ignore_patterns("outputs", ".ipynb_checkpoints"))
-    try:
+    """Copies of lessons 01 and 02 under course/_lab_test_tmp/browser/, removed afterwards."""
+    with course_scratch("browser") as root:
+        for lesson in ("01_finetune_resnet", "02_gradcam_tutorial"):
+            shutil.copytree(COURSE_DIR / lesson, root / lesson,
+                            ignore=shutil.ignore_patterns("outputs", ".ipynb_checkpoints"))
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
-def _open(page, server, path: str):
-    page.goto(f"{server.base_url}/lab/tree/{SCRATCH}/{path}?token={server.token}")
+def _open(page, server, path: Path):
+    page.goto(f"{server.base_url}/lab/tree/{lab_path(path)}?token={server.token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
     # the kernel is connected when the status says Idle
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) "
@@ -92,6 +89,17 @@ def _run_first_cells(page, count: int):
         timeout=120_000)
 
 
+@contextlib.contextmanager
+def _screenshot_on_failure(page, shots: Path):
+    """Keep what the page showed when a step failed (failure.png), and say where it is."""
+    try:
+        yield
+    except Exception as error:  # any failed step, assertion or timeout
+        page.screenshot(path=str(shots / "failure.png"))
+        print(f"{type(error).__name__}: the page at that moment: {shots / 'failure.png'}")
+        raise
+
+
 def _validate(page, shots: Path, name: str) -> str:
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .validate-button").click()
     dialog = page.locator(".jp-Dialog")
@@ -113,48 +121,49 @@ def test_student_path_in_a_real_browser(browser, lessons, tmp_path, plants):
         page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
         page.on("pageerror", lambda err: console_errors.append(str(err)))
 
-        # Lesson 01 from its notebook: no news pop-up, no unsaved dot, Validate lists the work.
-        _open(page, server, "01_finetune_resnet/01_finetune_resnet.ipynb")
-        page.wait_for_timeout(2000)  # time for a pop-up or a metadata change to show up
-        assert page.locator(".jp-toast-container :text('Jupyter news')").count() == 0
-        _assert_not_dirty(page, "lesson 01 .ipynb")
-        assert page.locator("#jp-mainmenu-nbgrader").count() == 0  # no instructor menu
-        assert page.locator(".jp-SideBar [title*='Create Assignment']").count() == 0
-        page.screenshot(path=str(shots / "lesson01_open.png"))
-        _run_first_cells(page, 4)
-        result_01 = _validate(page, shots, "lesson01_ipynb")
-        assert "Validation Results" in result_01
-        assert result_01.count("NotImplementedError") >= 1, result_01
+        with _screenshot_on_failure(page, shots):
+            # Lesson 01 from its notebook: no news pop-up, no unsaved dot, Validate lists the work.
+            _open(page, server, lessons / "01_finetune_resnet" / "01_finetune_resnet.ipynb")
+            page.wait_for_timeout(2000)  # time for a pop-up or a metadata change to show up
+            assert page.locator(".jp-toast-container :text('Jupyter news')").count() == 0
+            _assert_not_dirty(page, "lesson 01 .ipynb")
+            assert page.locator("#jp-mainmenu-nbgrader").count() == 0  # no instructor menu
+            assert page.locator(".jp-SideBar [title*='Create Assignment']").count() == 0
+            page.screenshot(path=str(shots / "lesson01_open.png"))
+            _run_first_cells(page, 4)
+            result_01 = _validate(page, shots, "lesson01_ipynb")
+            assert "Validation Results" in result_01
+            assert result_01.count("NotImplementedError") >= 1, result_01
 
-        # Lesson 02 from its script (the default viewer): math renders, setup runs, Validate
-        # checks the paired notebook instead of failing on the .py.
-        _open(page, server, "02_gradcam_tutorial/02_gradcam_tutorial.py")
-        # MathJax 3 typesets each formula into an <mjx-container> (with an SVG or CHTML inside)
-        page.wait_for_function("() => document.querySelectorAll('.jp-NotebookPanel:not("
-                               ".lm-mod-hidden) .jp-RenderedMarkdown mjx-container').length >= 3",
-                               timeout=60_000)
-        page.wait_for_timeout(2000)
-        _assert_not_dirty(page, "lesson 02 .py")
-        _run_first_cells(page, 4)
-        result_02 = _validate(page, shots, "lesson02_py")
-        assert "Validation Results" in result_02 and "NotImplementedError" in result_02
-        assert "NotJSONError" not in result_02 and "error running the validate" not in result_02
+            # Lesson 02 from its script (the default viewer): math renders, setup runs, Validate
+            # checks the paired notebook instead of failing on the .py.
+            _open(page, server, lessons / "02_gradcam_tutorial" / "02_gradcam_tutorial.py")
+            # MathJax 3 typesets each formula into an <mjx-container> (with an SVG or CHTML inside)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                ".jp-RenderedMarkdown mjx-container').length >= 3", timeout=60_000)
+            page.wait_for_timeout(2000)
+            _assert_not_dirty(page, "lesson 02 .py")
+            _run_first_cells(page, 4)
+            result_02 = _validate(page, shots, "lesson02_py")
+            assert "Validation Results" in result_02 and "NotImplementedError" in result_02
+            assert "NotJSONError" not in result_02 and "error running the validate" not in result_02
 
-        # Edit an answer cell and save: both files change by that one line, metadata kept.
-        folder = lessons / "02_gradcam_tutorial"
-        before = (folder / "02_gradcam_tutorial.py").read_text()
-        answer = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(
-            has_text="def capture_activations").first
-        answer.locator(".cm-content").click()
-        page.keyboard.press("Control+End")
-        page.keyboard.type("\n" + EDIT)
-        page.keyboard.press("Control+s")
-        deadline = time.monotonic() + 30
-        while EDIT not in (folder / "02_gradcam_tutorial.py").read_text():
-            assert time.monotonic() < deadline, "saving did not write the .py"
-            time.sleep(0.25)
-        page.screenshot(path=str(shots / "lesson02_saved.png"))
-        _check_saved_pair(folder, before)
+            # Edit an answer cell and save: both files change by that one line, metadata kept.
+            folder = lessons / "02_gradcam_tutorial"
+            before = (folder / "02_gradcam_tutorial.py").read_text()
+            answer = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(
+                has_text="def capture_activations").first
+            answer.locator(".cm-content").click()
+            page.keyboard.press("Control+End")
+            page.keyboard.type("\n" + EDIT)
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + 30
+            while EDIT not in (folder / "02_gradcam_tutorial.py").read_text():
+                assert time.monotonic() < deadline, "saving did not write the .py"
+                time.sleep(0.25)
+            page.screenshot(path=str(shots / "lesson02_saved.png"))
+            _check_saved_pair(folder, before)
         page.close()
         bad = [line for line in server.log().splitlines() if BAD_LOG_LINE.search(line)]
     assert not console_errors, "browser console errors:\n" + "\n".join(console_errors)
