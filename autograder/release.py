@@ -38,8 +38,8 @@ COPIED = ["course", "utils", "data", "jupytext.toml", "jupyter_config.py",
           "checkpoints/best_plant_classifier.pth", "checkpoints/README.md"]
 # The student side of autograder/: what the self-check and the lab's Validate need, and no
 # more (these modules import nothing of the instructor's).
-STUDENT_TOOLS = ["autograder/__init__.py", "autograder/execution.py", "autograder/selfcheck.py",
-                 "autograder/lab.py"]
+STUDENT_TOOLS = ["autograder/__init__.py", "autograder/deferred_imports.py",
+                 "autograder/execution.py", "autograder/selfcheck.py", "autograder/lab.py"]
 # The bundle's `python -m autograder`: the self-check only (the instructor's verbs need files a
 # student does not get).
 STUDENT_MAIN = """\

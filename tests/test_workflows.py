@@ -64,7 +64,8 @@ def test_release_holds_what_a_student_needs_and_nothing_secret(bundle):
     assert not (bundle / "solutions").exists()
     # autograder/ holds the student side only: the self-check and what it needs, no checks
     shipped = sorted(p.name for p in (bundle / "autograder").iterdir())
-    assert shipped == ["__init__.py", "__main__.py", "execution.py", "lab.py", "selfcheck.py"]
+    assert shipped == ["__init__.py", "__main__.py", "deferred_imports.py", "execution.py", "lab.py",
+                       "selfcheck.py"]
     assert not list(bundle.rglob("*.db")) and not (bundle / "data" / "plants").exists()
     files = [p for p in bundle.rglob("*") if p.is_file()]
     assert scan(files, bundle) == []
